@@ -30,16 +30,18 @@
  *         bs_raft_ready(r, &rd);
  *         1. persist rd.hard_state, rd.entries and rd.snapshot (if any);
  *            fsync if rd.must_sync;
- *         2. send rd.msgs. Messages may be sent while the entries of the same
- *            ready are being persisted, but never before the hard state and
- *            the entries of every *earlier* ready are durable;
+ *         2. send rd.msgs, after step 1 is durable. (A leader may send
+ *            its MsgApp/MsgHeartbeat/MsgSnap while step 1 is in progress,
+ *            thesis 10.2.1; a follower's responses acknowledge what step 1
+ *            wrote and must wait for it.)
  *         3. apply rd.committed (calling bs_raft_apply_conf_change() for each
  *            configuration-change entry) and serve rd.read_states;
  *         bs_raft_advance(r, &rd);
  *     }
  *
  * Everything in a ready is borrowed from the node and valid until
- * bs_raft_advance(). A leader counts its own log in the commit quorum only
+ * bs_raft_advance(); between bs_raft_ready() and bs_raft_advance() no other
+ * function may be called on the node. A leader counts its own log in the commit quorum only
  * after bs_raft_advance() says its entries are durable (thesis 10.2.1).
  *
  * Bootstrapping (as TiKV does): every initial member persists a snapshot
