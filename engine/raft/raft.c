@@ -881,6 +881,16 @@ static bool restore(struct bs_raft *r, const struct bs_raft_snapshot *s)
 {
     if (s->meta.index <= r->log.committed)
         return false;
+    const struct bs_raft_conf_state *cs = &s->meta.conf;
+    if (!bs_raft__ids_has(cs->voters, cs->n_voters, r->id) &&
+        !bs_raft__ids_has(cs->voters_outgoing, cs->n_voters_outgoing, r->id) &&
+        !bs_raft__ids_has(cs->learners, cs->n_learners, r->id) &&
+        !bs_raft__ids_has(cs->learners_next, cs->n_learners_next, r->id))
+        return false; /* not a member at that point: ignore (as etcd) */
+    const char *why;
+    struct bs_raft_tracker probe = {.conf = *cs};
+    if ((why = bs_raft__tracker_check(&probe)) != NULL)
+        return false; /* malformed configuration */
     if (bs_raft__log_match_term(&r->log, s->meta.index, s->meta.term)) {
         /* We have the snapshot's last entry: just fast-forward commit. */
         bs_raft__log_commit_to(&r->log, s->meta.index);
@@ -1044,6 +1054,15 @@ static int validate(const struct bs_raft_msg *m)
     }
     if (m->snapshot.len > 0 && !m->snapshot.data)
         return BS_EINVAL;
+    if (m->type == BS_RAFT_MSG_SNAP) {
+        const struct bs_raft_conf_state *cs = &m->snapshot.meta.conf;
+        if (m->snapshot.meta.index == 0 || m->snapshot.meta.term == 0 ||
+            cs->n_voters > BS_RAFT_MAX_MEMBERS ||
+            cs->n_voters_outgoing > BS_RAFT_MAX_MEMBERS ||
+            cs->n_learners > BS_RAFT_MAX_MEMBERS ||
+            cs->n_learners_next > BS_RAFT_MAX_MEMBERS)
+            return BS_EINVAL;
+    }
     if (m->term == 0 && !is_local(m->type) && m->type != BS_RAFT_MSG_PROP &&
         m->type != BS_RAFT_MSG_READ_INDEX &&
         m->type != BS_RAFT_MSG_TRANSFER_LEADER)

@@ -376,7 +376,11 @@ enum bs_raft_read_only_option {
     /* ReadIndex confirmed by a heartbeat round with a quorum (6.4). */
     BS_RAFT_READ_SAFE = 0,
     /* Leader lease (6.4.1): answered without a round while the leader has
-     * heard from a quorum within the lease. Requires check_quorum. */
+     * heard from a quorum within the lease. Requires check_quorum. In this
+     * mode a node refuses (pre-)votes for election_tick ticks after it is
+     * created: it may have acknowledged a lease before a restart, and
+     * granting a vote inside that lease could let a stale leader serve
+     * reads. */
     BS_RAFT_READ_LEASE_BASED = 1,
 };
 
