@@ -643,7 +643,14 @@ static int leader_propose(struct bs_raft *r, const struct bs_raft_msg *m)
         return BS_EDROPPED; /* removed from the group */
     if (r->lead_transferee != BS_RAFT_NONE)
         return BS_EDROPPED; /* thesis 3.10: stop taking requests */
-    struct bs_raft_entry_vec ents = {0};
+    /* Shallow copies (data borrowed from m): the log copies once. */
+    struct bs_raft_entry stack_ents[16];
+    struct bs_raft_entry *ents = stack_ents;
+    if (m->n_entries > 16) {
+        ents = malloc(m->n_entries * sizeof(*ents));
+        if (!ents)
+            return BS_ENOMEM;
+    }
     for (size_t i = 0; i < m->n_entries; i++) {
         struct bs_raft_entry e = m->entries[i];
         if (e.type == BS_RAFT_ENTRY_CONF_CHANGE) {
@@ -667,13 +674,11 @@ static int leader_propose(struct bs_raft *r, const struct bs_raft_msg *m)
                     bs_raft__log_last_index(&r->log) + 1 + i;
             }
         }
-        if (bs_raft_entry_vec_push(&ents, &e) != 0) {
-            bs_raft_entry_vec_free(&ents);
-            return BS_ENOMEM;
-        }
+        ents[i] = e;
     }
-    int rc = append_entries(r, ents.v, ents.n);
-    bs_raft_entry_vec_free(&ents);
+    int rc = append_entries(r, ents, m->n_entries);
+    if (ents != stack_ents)
+        free(ents);
     if (rc != 0)
         return rc == BS_ETOOBIG ? BS_EDROPPED : rc;
     send_append_all(r);
