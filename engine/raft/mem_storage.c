@@ -220,8 +220,12 @@ int bs_raft_mem_storage_create_snapshot(struct bs_raft_mem_storage *ms,
     ms->snap.len = len;
     ms->snap.meta.index = i;
     ms->snap.meta.term = ms->ents.v[i - off].term;
-    if (cs)
+    if (cs) {
+        /* initial_state must answer the conf as of the snapshot, which is
+         * where a restart resumes applying (bs_sim seed 9). */
         ms->snap.meta.conf = *cs;
+        ms->cs = *cs;
+    }
     return 0;
 }
 

@@ -195,6 +195,7 @@ static void reset(struct bs_raft *r, uint64_t term)
     }
     r->pending_conf_index = 0;
     r->uncommitted_size = 0;
+    r->bcast_pending = false;
     r->reads.n = 0;
     r->reads_term.n = 0;
     r->beat_seq = 0;
@@ -474,6 +475,7 @@ static void send_append_all(struct bs_raft *r)
 void bs_raft__bcast_append(struct bs_raft *r)
 {
     send_append_all(r);
+    r->bcast_pending = false;
 }
 
 /* Broadcasts a heartbeat round (sequence beat_seq + 1). */
@@ -679,9 +681,11 @@ static int leader_propose(struct bs_raft *r, const struct bs_raft_msg *m)
     int rc = append_entries(r, ents, m->n_entries);
     if (ents != stack_ents)
         free(ents);
-    if (rc != 0)
-        return rc == BS_ETOOBIG ? BS_EDROPPED : rc;
-    send_append_all(r);
+    if (rc != 0) /* raft.h: bs_raft_propose() says BS_ETOOBIG */
+        return rc == BS_ETOOBIG && m->from != r->id ? BS_EDROPPED : rc;
+    /* Coalesced: every follower gets one APP per ready carrying all the
+     * proposals of that ready (see bs_raft_ready). */
+    r->bcast_pending = true;
     return 0;
 }
 
@@ -725,9 +729,11 @@ static void leader_app_resp(struct bs_raft *r, struct bs_raft_progress *pr,
         break;
     }
     if (bs_raft__maybe_commit(r)) {
-        send_append_all(r);
+        r->bcast_pending = true; /* the new commit index, once per ready */
     } else if (was_paused) {
-        send_append(r, pr->id, false);
+        /* It may be missing the latest commit index: send it even with
+         * no entries (as etcd does). */
+        send_append(r, pr->id, true);
     }
     /* Keep the pipeline full (bounded by the inflight window and the
      * log). */
@@ -747,8 +753,11 @@ static void leader_heartbeat_resp(struct bs_raft *r,
     if (pr->state == BS_RAFT_PR_REPLICATE &&
         bs_raft__inflights_full(&pr->inflights))
         bs_raft__inflights_free_first(&pr->inflights);
+    /* Send even without entries: an APP whose entries were lost leaves a
+     * replicating follower's next past its log, and only a (rejected)
+     * empty APP brings it back to probing (as etcd does). */
     if (pr->match < bs_raft__log_last_index(&r->log))
-        send_append(r, pr->id, false);
+        send_append(r, pr->id, true);
     if (m->ctx > pr->beat_acked && m->ctx <= r->beat_seq) {
         pr->beat_acked = m->ctx;
         if (r->beat_seq - m->ctx < 64)
@@ -1252,6 +1261,9 @@ int bs_raft_create(const struct bs_raft_config *c, struct bs_raft **out,
         FAIL(BS_EINVAL, "config: max_inflight_msgs must be > 0");
     if (!c->storage.ops)
         FAIL(BS_EINVAL, "config: storage is missing");
+    if (c->read_only_option != BS_RAFT_READ_SAFE &&
+        c->read_only_option != BS_RAFT_READ_LEASE_BASED)
+        FAIL(BS_EINVAL, "config: unknown read_only_option");
     if (c->read_only_option == BS_RAFT_READ_LEASE_BASED && !c->check_quorum)
         FAIL(BS_EINVAL, "config: lease-based reads require check_quorum");
     if (c->lease_ticks < 0 || c->lease_ticks >= c->election_tick)
@@ -1351,8 +1363,9 @@ int bs_raft_propose_conf_change(struct bs_raft *r,
     int n = bs_raft_cc_encode(cc, buf);
     if (n < 0)
         return n;
-    return bs_raft__propose_entry(r, BS_RAFT_ENTRY_CONF_CHANGE, buf,
-                                  (uint32_t)n);
+    int rc = bs_raft__propose_entry(r, BS_RAFT_ENTRY_CONF_CHANGE, buf,
+                                    (uint32_t)n);
+    return rc == BS_ETOOBIG ? BS_EDROPPED : rc;
 }
 
 int bs_raft_apply_conf_change(struct bs_raft *r,

@@ -40,8 +40,9 @@
  *     }
  *
  * Everything in a ready is borrowed from the node and valid until
- * bs_raft_advance(); between bs_raft_ready() and bs_raft_advance() no other
- * function may be called on the node. A leader counts its own log in the commit quorum only
+ * bs_raft_advance(); between bs_raft_ready() and bs_raft_advance() the only
+ * calls allowed on the node are bs_raft_apply_conf_change() (required for
+ * conf-change entries, step 3) and the inspection functions. A leader counts its own log in the commit quorum only
  * after bs_raft_advance() says its entries are durable (thesis 10.2.1).
  *
  * Bootstrapping (as TiKV does): every initial member persists a snapshot

@@ -254,6 +254,7 @@ struct bs_raft {
     bool lease_void; /* TimeoutNow sent this term: no more lease reads */
     uint64_t pending_conf_index;
     uint64_t uncommitted_size;
+    bool bcast_pending; /* leader: send APPs to all at the next ready */
 
     int election_elapsed;
     int heartbeat_elapsed;

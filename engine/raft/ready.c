@@ -58,7 +58,7 @@ bool bs_raft_has_ready(const struct bs_raft *r)
     if (!hs_equal(&hs, &r->prev_hs))
         return true;
     if (r->log.has_snapshot || r->log.unstable.n > 0 || r->msgs.n > 0 ||
-        r->n_read_states > 0)
+        r->n_read_states > 0 || r->bcast_pending)
         return true;
     return r->log.committed >= next_apply_index(r);
 }
@@ -68,6 +68,11 @@ void bs_raft_ready(struct bs_raft *r, struct bs_raft_ready *rd)
     memset(rd, 0, sizeof(*rd));
     if (r->in_ready)
         return;
+    /* Coalesced appends: one APP per follower for everything proposed or
+     * committed since the last ready. */
+    if (r->bcast_pending && r->role == BS_RAFT_LEADER)
+        bs_raft__bcast_append(r);
+    r->bcast_pending = false;
     r->in_ready = true;
 
     rd->soft_state = soft_state(r);
@@ -197,7 +202,7 @@ void bs_raft_advance(struct bs_raft *r, const struct bs_raft_ready *rd)
         if (self &&
             bs_raft__pr_maybe_update(self, bs_raft__log_stable_last(&r->log)))
             if (bs_raft__maybe_commit(r))
-                bs_raft__bcast_append(r);
+                r->bcast_pending = true;
     }
     maybe_auto_leave(r);
 }
