@@ -19,6 +19,15 @@
  *   4. State machine safety: no two nodes apply different entries at one
  *      index; a committed index never changes its term; snapshots at one
  *      index carry the same image and agree with the committed term.
+ *   5. Protected commits (the step of the proof of leader completeness,
+ *      thesis 3.6.3, that figure 3.7 is about): when a leader advances its
+ *      commit index to c, no voter whose persisted log lacks entry c may
+ *      be able to win an election on log grounds, i.e. the voters whose
+ *      logs are no more up to date than its own must not form a quorum of
+ *      the leader's configuration. In correct Raft every holder of c is
+ *      strictly more up to date than any log without it; committing an
+ *      old-term entry by counting breaks this at once, long before some
+ *      later election happens to exploit it.
  *
  * The client history: a read that returns a value nobody wrote to its key,
  * or a value that an acknowledged write had already overwritten before the
@@ -27,7 +36,6 @@
  * acknowledged write must survive in the final state (or be overwritten by
  * a write that did not precede it).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +102,69 @@ static void leader_completeness(struct bs_sim *s, struct bs_sim_node *n,
                          "term %llu",
                          U(n->id), U(term), U(t), U(i), U(x->cterm),
                          U(x->cobs_term));
+            return;
+        }
+    }
+}
+
+static void last_of(struct bs_sim_node *x, uint64_t *li, uint64_t *lt)
+{
+    struct bs_raft_storage st = bs_raft_mem_storage_iface(x->ms);
+    *li = st.ops->last_index(st.ctx);
+    *lt = 0;
+    (void)st.ops->term(st.ctx, *li, lt);
+}
+
+static bool log_has(struct bs_sim_node *x, uint64_t i, uint64_t t)
+{
+    struct bs_raft_storage st = bs_raft_mem_storage_iface(x->ms);
+    uint64_t xt = 0;
+    if (i < st.ops->first_index(st.ctx))
+        return true; /* inside its snapshot: committed state */
+    return st.ops->term(st.ctx, i, &xt) == 0 && xt == t;
+}
+
+static bool quorum_of(const uint64_t *v, uint32_t n, const bool *yes)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        k += v[i] <= BS_SIM_MAX_IDS && yes[v[i]];
+    return n == 0 || k > n / 2;
+}
+
+static void check_protected(struct bs_sim *s, struct bs_sim_node *l,
+                            uint64_t c, uint64_t term)
+{
+    uint64_t tc = 0;
+    if (bs_raft_log_term(l->r, c, &tc) != 0)
+        return;
+    struct bs_raft_conf_state cs;
+    bs_raft_conf_state(l->r, &cs);
+    for (uint64_t id = 1; id <= s->max_id; id++) {
+        struct bs_sim_node *x = &s->nodes[id];
+        if (!x->ms || x->state == BS_SIM_RETIRED ||
+            !bs_sim__conf_voter(&cs, id) || log_has(x, c, tc))
+            continue;
+        uint64_t xli, xlt;
+        last_of(x, &xli, &xlt);
+        bool yes[BS_SIM_MAX_IDS + 1] = {false};
+        for (uint64_t y = 1; y <= s->max_id; y++) {
+            struct bs_sim_node *v = &s->nodes[y];
+            if (!v->ms || v->state == BS_SIM_RETIRED)
+                continue;
+            uint64_t yli, ylt;
+            last_of(v, &yli, &ylt);
+            yes[y] = y == id || xlt > ylt || (xlt == ylt && xli >= yli);
+        }
+        if (quorum_of(cs.voters, cs.n_voters, yes) &&
+            quorum_of(cs.voters_outgoing, cs.n_voters_outgoing, yes)) {
+            bs_sim__fail(s, "unsafe-commit",
+                         "n%llu committed index %llu (term %llu) in term "
+                         "%llu, but n%llu, whose log lacks it (last entry "
+                         "%llu, term %llu), is as up to date as a quorum "
+                         "and could still be elected",
+                         U(l->id), U(c), U(tc), U(term), U(id), U(xli),
+                         U(xlt));
             return;
         }
     }
@@ -190,19 +261,9 @@ void bs_sim__check_node(struct bs_sim *s, struct bs_sim_node *n)
         }
     }
     if (role == BS_RAFT_LEADER && commit > n->seen_commit) {
-        uint64_t t = 0;
-        if (bs_raft_log_term(r, commit, &t) == 0 && t < term)
-        {
-            fprintf(stderr, "OLDCOMMIT seed %llu step %llu n%llu term %llu idx %llu t %llu\n", U(s->opt.seed), U(s->now), U(n->id), U(term), U(commit), U(t));
-            for (uint64_t id = 1; id <= s->max_id; id++) {
-                struct bs_sim_node *o = &s->nodes[id];
-                if (!o->ms) continue;
-                struct bs_raft_storage st = bs_raft_mem_storage_iface(o->ms);
-                uint64_t ot = 0;
-                if (st.ops->term(st.ctx, commit, &ot) == 0 && ot > t)
-                    fprintf(stderr, "  CONFLICT n%llu has term %llu at %llu (state %d)\n", U(id), U(ot), U(commit), o->state);
-            }
-        }
+        check_protected(s, n, commit, term);
+        if (bs_sim__failed(s))
+            return;
     }
     n->seen_commit = commit;
     if (commit > s->gcommit)

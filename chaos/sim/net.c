@@ -15,14 +15,14 @@
 
 #include "sim_int.h"
 
-static bool pk_less(const struct bs_sim_packet *a, const struct bs_sim_packet *b)
+static bool pk_less(const struct bs_sim_slot *a, const struct bs_sim_slot *b)
 {
     return a->at != b->at ? a->at < b->at : a->seq < b->seq;
 }
 
-static void swap_pk(struct bs_sim_packet *a, struct bs_sim_packet *b)
+static void swap_pk(struct bs_sim_slot *a, struct bs_sim_slot *b)
 {
-    struct bs_sim_packet t = *a;
+    struct bs_sim_slot t = *a;
     *a = *b;
     *b = t;
 }
@@ -32,20 +32,24 @@ static int push(struct bs_sim_net *net, uint64_t at, uint32_t from_inc,
 {
     if (net->n == net->cap) {
         size_t ncap = net->cap ? net->cap * 2 : 256;
-        struct bs_sim_packet *nh = realloc(net->heap, ncap * sizeof *nh);
+        struct bs_sim_slot *nh = realloc(net->heap, ncap * sizeof *nh);
         if (!nh)
             return BS_ENOMEM;
         net->heap = nh;
         net->cap = ncap;
     }
-    struct bs_sim_packet *p = &net->heap[net->n];
-    memset(p, 0, sizeof *p);
-    if (bs_raft_msg_copy(&p->m, m) != 0)
+    struct bs_sim_packet *p = malloc(sizeof *p);
+    if (!p)
         return BS_ENOMEM;
+    if (bs_raft_msg_copy(&p->m, m) != 0) {
+        free(p);
+        return BS_ENOMEM;
+    }
     p->at = at;
     p->seq = ++net->seq;
     p->from_inc = from_inc;
     size_t i = net->n++;
+    net->heap[i] = (struct bs_sim_slot){p->at, p->seq, p};
     while (i > 0) {
         size_t parent = (i - 1) / 2;
         if (!pk_less(&net->heap[i], &net->heap[parent]))
@@ -92,7 +96,8 @@ bool bs_sim__net_pop(struct bs_sim_net *net, uint64_t now,
 {
     if (net->n == 0 || net->heap[0].at > now)
         return false;
-    *out = net->heap[0];
+    *out = *net->heap[0].p;
+    free(net->heap[0].p);
     net->heap[0] = net->heap[--net->n];
     size_t i = 0;
     for (;;) {
@@ -116,8 +121,10 @@ void bs_sim__net_heal(struct bs_sim_net *net)
 
 void bs_sim__net_free(struct bs_sim_net *net)
 {
-    for (size_t i = 0; i < net->n; i++)
-        bs_raft_msg_free(&net->heap[i].m);
+    for (size_t i = 0; i < net->n; i++) {
+        bs_raft_msg_free(&net->heap[i].p->m);
+        free(net->heap[i].p);
+    }
     free(net->heap);
     net->heap = NULL;
     net->n = net->cap = 0;

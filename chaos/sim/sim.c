@@ -595,6 +595,20 @@ static void draw_params(struct bs_sim *s)
     p->kill_leader_ppm = bs_sim_rng_below(g, 3) == 0
                              ? (uint32_t)bs_sim_rng_range(g, 200000, 700000)
                              : 0;
+    if (s->opt.faults) {
+        /* Self-test: lean on the patterns that expose a broken rule:
+         * learners (their votes), short-lived leaders and one-entry
+         * messages (figure 3.7: an old entry replicated before the
+         * leader's own), more partitions and crashes. */
+        if (p->learners == 0)
+            p->learners = 1;
+        p->kill_leader_ppm = (uint32_t)bs_sim_rng_range(g, 300000, 800000);
+        if (bs_sim_rng_below(g, 2)) {
+            p->max_size_per_msg = 0;
+            p->max_inflight = 1;
+        }
+        p->fault_ppm *= 2;
+    }
     uint64_t et = (uint64_t)p->election_tick * p->steps_per_tick;
     p->op_timeout = 6 * et;
     /* Lease reads assume a restarted node does not vote for an election

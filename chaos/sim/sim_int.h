@@ -44,8 +44,13 @@ struct bs_sim_packet {
     struct bs_raft_msg m; /* owned */
 };
 
+struct bs_sim_slot {
+    uint64_t at, seq;
+    struct bs_sim_packet *p; /* owned */
+};
+
 struct bs_sim_net {
-    struct bs_sim_packet *heap; /* min-heap on (at, seq) */
+    struct bs_sim_slot *heap; /* min-heap on (at, seq) */
     size_t n, cap;
     uint64_t seq;
     /* cut[from][to]: messages from -> to are lost (partitions). */

@@ -398,9 +398,18 @@ static bool send_snapshot(struct bs_raft *r, struct bs_raft_progress *pr)
             r->fatal = rc;
         return false;
     }
-    if (m.snapshot.meta.index == 0) {
+    const struct bs_raft_conf_state *cs = &m.snapshot.meta.conf;
+    if (m.snapshot.meta.index == 0 ||
+        !(bs_raft__ids_has(cs->voters, cs->n_voters, pr->id) ||
+          bs_raft__ids_has(cs->voters_outgoing, cs->n_voters_outgoing,
+                           pr->id) ||
+          bs_raft__ids_has(cs->learners, cs->n_learners, pr->id) ||
+          bs_raft__ids_has(cs->learners_next, cs->n_learners_next, pr->id))) {
+        /* No snapshot yet, or one older than the follower's membership:
+         * the follower would ignore it. Wait (as for BS_ESNAPTEMP) until
+         * the engine has a newer one (raft.h, storage contract). */
         free(m.snapshot.data);
-        return false; /* no snapshot yet */
+        return false;
     }
     bs_raft__pr_become_snapshot(pr, m.snapshot.meta.index);
     bs_raft__send(r, &m);

@@ -138,7 +138,8 @@ struct bs_raft_conf_state {
     bool auto_leave;
 };
 
-/* True if the two states hold the same sets (order ignored). */
+/* True if the two states hold the same sets (order ignored) and the same
+ * auto_leave. */
 bool bs_raft_conf_state_equal(const struct bs_raft_conf_state *a,
                               const struct bs_raft_conf_state *b);
 
@@ -300,6 +301,14 @@ void bs_raft_msg_free(struct bs_raft_msg *m);
  * Log layout: a snapshot covers [1, first_index - 1]; entries
  * [first_index, last_index] are readable; term(first_index - 1) is the
  * snapshot's term and must be answered.
+ *
+ * Snapshots: the leader sends snapshot() to a follower whose entries are
+ * compacted, but only if its configuration includes that follower (a
+ * replica ignores a snapshot that predates its membership). The engine
+ * therefore takes a new snapshot after a configuration change that adds a
+ * member (TiKV does the same), and reports each snapshot's delivery with
+ * bs_raft_report_snapshot(); until it does, the follower's progress stays
+ * in the snapshot state.
  *
  * Errors: BS_ECOMPACTED for an index below first_index - 1 (term) or below
  * first_index (entries); BS_EUNAVAIL above last_index; BS_ESNAPTEMP from

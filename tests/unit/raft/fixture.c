@@ -170,8 +170,7 @@ struct fx_net *fx_new(int voters, int learners,
 
     for (int i = 1; i <= voters + learners; i++) {
         struct fx_node *n = node_init(net, (uint64_t)i);
-        ck_assert_int_eq(bs_raft_mem_storage_apply_snapshot(n->ms, &snap),
-                         0);
+        ck_assert_int_eq(bs_raft_mem_storage_apply_snapshot(n->ms, &snap), 0);
         bs_raft_mem_storage_set_hard_state(n->ms, &hs);
         bs_raft_mem_storage_set_conf(n->ms, &snap.meta.conf);
         n->applied_index = 1;
@@ -265,8 +264,8 @@ void fx_preload(struct fx_net *net, uint64_t id, const uint64_t *terms,
         e.data = (uint8_t *)buf;
         ck_assert_int_eq(bs_raft_mem_storage_append(nd->ms, &e, 1), 0);
     }
-    struct bs_raft_hard_state hs = {.term = hs_term, .vote = 0,
-                                    .commit = commit};
+    struct bs_raft_hard_state hs = {
+        .term = hs_term, .vote = 0, .commit = commit};
     bs_raft_mem_storage_set_hard_state(nd->ms, &hs);
     node_start(net, nd);
 }
@@ -358,8 +357,7 @@ bool fx_ready_cycle(struct fx_net *net, uint64_t id)
     }
     if (rd.n_entries) {
         for (size_t i = 1; i < rd.n_entries; i++)
-            ck_assert_uint_eq(rd.entries[i].index,
-                              rd.entries[i - 1].index + 1);
+            ck_assert_uint_eq(rd.entries[i].index, rd.entries[i - 1].index + 1);
         int rc = bs_raft_mem_storage_append(n->ms, rd.entries, rd.n_entries);
         ck_assert_msg(rc == 0, "node %" PRIu64 " append: %s", id,
                       bs_err_name(rc));
@@ -370,8 +368,9 @@ bool fx_ready_cycle(struct fx_net *net, uint64_t id)
     /* 2. Send. */
     for (size_t i = 0; i < rd.n_msgs; i++) {
         const struct bs_raft_msg *m = &rd.msgs[i];
-        ck_assert_msg(m->from == id, "node %" PRIu64 " sent a message from %"
-                      PRIu64, id, m->from);
+        ck_assert_msg(m->from == id,
+                      "node %" PRIu64 " sent a message from %" PRIu64, id,
+                      m->from);
         ck_assert(m->type < BS_RAFT_MSG__COUNT);
         ck_assert_msg(m->type >= BS_RAFT_MSG_PROP,
                       "local message %s in a ready",
@@ -384,14 +383,16 @@ bool fx_ready_cycle(struct fx_net *net, uint64_t id)
     for (size_t i = 0; i < rd.n_committed; i++) {
         const struct bs_raft_entry *e = &rd.committed[i];
         ck_assert_msg(e->index == n->applied_index + 1,
-                      "node %" PRIu64 " applies %" PRIu64 " after %" PRIu64,
-                      id, e->index, n->applied_index);
+                      "node %" PRIu64 " applies %" PRIu64 " after %" PRIu64, id,
+                      e->index, n->applied_index);
         check_canon(net, n, e);
         if (e->type == BS_RAFT_ENTRY_CONF_CHANGE) {
             struct bs_raft_conf_change cc;
             int rc = bs_raft_cc_decode(e->data, e->len, &cc);
-            ck_assert_msg(rc == 0, "node %" PRIu64 " committed a corrupt conf"
-                          " change at %" PRIu64, id, e->index);
+            ck_assert_msg(rc == 0,
+                          "node %" PRIu64 " committed a corrupt conf"
+                          " change at %" PRIu64,
+                          id, e->index);
             struct bs_raft_conf_state cs;
             memset(&cs, 0, sizeof(cs));
             rc = bs_raft_apply_conf_change(n->r, &cc, &cs);
@@ -437,15 +438,13 @@ void fx_step(struct fx_net *net, const struct bs_raft_msg *m)
     if (net->trace)
         fprintf(stderr,
                 "  %" PRIu64 "->%" PRIu64 " %s term %" PRIu64 " lt %" PRIu64
-                " idx %" PRIu64 " commit %" PRIu64 " n %zu%s ctx %" PRIu64
-                "\n",
+                " idx %" PRIu64 " commit %" PRIu64 " n %zu%s ctx %" PRIu64 "\n",
                 m->from, m->to, bs_raft_msg_type_name(m->type), m->term,
                 m->log_term, m->index, m->commit, m->n_entries,
                 m->reject ? " REJECT" : "", m->ctx);
     int rc = bs_raft_step(n->r, m);
-    ck_assert_msg(rc == 0 || rc == BS_EDROPPED,
-                  "node %" PRIu64 " step %s: %s", m->to,
-                  bs_raft_msg_type_name(m->type), bs_err_name(rc));
+    ck_assert_msg(rc == 0 || rc == BS_EDROPPED, "node %" PRIu64 " step %s: %s",
+                  m->to, bs_raft_msg_type_name(m->type), bs_err_name(rc));
     check_node(net, n);
 }
 
@@ -675,8 +674,7 @@ bool fx_applied_has(struct fx_net *net, uint64_t id, const char *s)
     return false;
 }
 
-bool fx_read_of(struct fx_net *net, uint64_t id, uint64_t ctx,
-                uint64_t *index)
+bool fx_read_of(struct fx_net *net, uint64_t id, uint64_t ctx, uint64_t *index)
 {
     struct fx_node *n = fx_node(net, id);
     for (size_t i = 0; i < n->n_reads; i++)
@@ -759,9 +757,8 @@ void fx_dump(struct fx_net *net, const char *why)
                 " lead %" PRIu64 " commit %" PRIu64 " applied %" PRIu64
                 " last %" PRIu64 "\n",
                 id, bs_raft_role_name(bs_raft_role(n->r)), bs_raft_term(n->r),
-                bs_raft_vote(n->r), bs_raft_lead(n->r),
-                bs_raft_committed(n->r), n->applied_index,
-                bs_raft_last_index(n->r));
+                bs_raft_vote(n->r), bs_raft_lead(n->r), bs_raft_committed(n->r),
+                n->applied_index, bs_raft_last_index(n->r));
     }
     fprintf(stderr, "  queue: %zu messages\n", net->q.n);
 }

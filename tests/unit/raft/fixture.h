@@ -33,11 +33,11 @@
 
 #include "raft.h"
 
-#define FX_MAX_ID 8
-#define FX_MAX_READS 256
+#define FX_MAX_ID        8
+#define FX_MAX_READS     256
 #define FX_MAX_CONF_HIST 32
-#define FX_MAX_LOG 8192 /* highest log index the safety checker tracks */
-#define FX_MAX_TERM 4096
+#define FX_MAX_LOG       8192 /* highest log index the safety checker tracks */
+#define FX_MAX_TERM      4096
 
 /* What a link or the filter does with a message. */
 enum fx_verdict {
@@ -155,8 +155,7 @@ size_t fx_deliver(struct fx_net *net);
  */
 void fx_step(struct fx_net *net, const struct bs_raft_msg *m);
 /* A zeroed message with these fields set. */
-struct bs_raft_msg fx_msg(int type, uint64_t from, uint64_t to,
-                          uint64_t term);
+struct bs_raft_msg fx_msg(int type, uint64_t from, uint64_t to, uint64_t term);
 /* Steps m into m->to, then collects, and returns the first queued message
  * of type resp from m->to to m->from (NULL if none). The queue is cleared
  * first. */
@@ -168,8 +167,7 @@ void fx_clear_queue(struct fx_net *net);
 size_t fx_queued(struct fx_net *net, int type, uint64_t from, uint64_t to);
 /* The i-th queued message matching, or NULL. */
 const struct bs_raft_msg *fx_queued_msg(struct fx_net *net, int type,
-                                        uint64_t from, uint64_t to,
-                                        size_t i);
+                                        uint64_t from, uint64_t to, size_t i);
 
 void fx_tick(struct fx_net *net, uint64_t id);
 void fx_tick_all(struct fx_net *net);
@@ -190,16 +188,15 @@ uint64_t fx_leader(struct fx_net *net);
 /* Proposes the string s at node id; returns bs_raft_propose()'s code. */
 int fx_propose(struct fx_net *net, uint64_t id, const char *s);
 /* Proposes a conf change of one single change. */
-int fx_propose_cc1(struct fx_net *net, uint64_t id, int transition,
-                   int type, uint64_t node);
+int fx_propose_cc1(struct fx_net *net, uint64_t id, int transition, int type,
+                   uint64_t node);
 
 /* Number of applied normal entries with data on node id, and whether the
  * string s was applied. */
 size_t fx_applied_data(struct fx_net *net, uint64_t id);
 bool fx_applied_has(struct fx_net *net, uint64_t id, const char *s);
 /* Whether node id has a read state with this ctx; *index receives it. */
-bool fx_read_of(struct fx_net *net, uint64_t id, uint64_t ctx,
-                uint64_t *index);
+bool fx_read_of(struct fx_net *net, uint64_t id, uint64_t ctx, uint64_t *index);
 
 /* Configuration helpers. */
 void fx_conf_set(struct bs_raft_conf_state *cs, const uint64_t *voters,
@@ -221,9 +218,9 @@ void fx_dump(struct fx_net *net, const char *why);
 /* A test main: runs the suite built by make_suite, exit 0 iff all pass. */
 int fx_run_suite(Suite *s);
 
-#define FX_TCASE(s, name, timeout)                                          \
-    TCase *name = tcase_create(#name);                                      \
-    tcase_set_timeout(name, (timeout));                                     \
+#define FX_TCASE(s, name, timeout)                                             \
+    TCase *name = tcase_create(#name);                                         \
+    tcase_set_timeout(name, (timeout));                                        \
     suite_add_tcase((s), name)
 
 #endif

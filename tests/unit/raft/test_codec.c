@@ -162,10 +162,12 @@ START_TEST(test_msg_copy_and_free)
     struct bs_raft_entry ents[3];
     memset(ents, 0, sizeof(ents));
     uint8_t d0[5] = "hello", d2[3] = "abc";
-    ents[0] = (struct bs_raft_entry){.term = 2, .index = 5, .len = 5,
-                                     .data = d0};
+    ents[0] =
+        (struct bs_raft_entry){.term = 2, .index = 5, .len = 5, .data = d0};
     ents[1] = (struct bs_raft_entry){.term = 2, .index = 6};
-    ents[2] = (struct bs_raft_entry){.term = 3, .index = 7, .len = 3,
+    ents[2] = (struct bs_raft_entry){.term = 3,
+                                     .index = 7,
+                                     .len = 3,
                                      .type = BS_RAFT_ENTRY_CONF_CHANGE,
                                      .data = d2};
     uint8_t img[4] = {9, 8, 7, 6};
@@ -212,8 +214,8 @@ START_TEST(test_msg_copy_and_free)
     ck_assert_uint_eq(c.snapshot.len, 4);
     ck_assert_mem_eq(c.snapshot.data, img, 4);
     ck_assert_uint_eq(c.snapshot.meta.index, 9);
-    ck_assert(bs_raft_conf_state_equal(&c.snapshot.meta.conf,
-                                       &m.snapshot.meta.conf));
+    ck_assert(
+        bs_raft_conf_state_equal(&c.snapshot.meta.conf, &m.snapshot.meta.conf));
     /* The copy is independent of the original. */
     d0[0] = 'J';
     img[0] = 0;
@@ -243,8 +245,8 @@ START_TEST(test_entry_vec)
     uint8_t buf[8];
     for (uint64_t i = 1; i <= 1000; i++) {
         memset(buf, (int)(i & 0xff), sizeof(buf));
-        struct bs_raft_entry e = {.term = 1, .index = i,
-                                  .len = (uint32_t)(i % 9), .data = buf};
+        struct bs_raft_entry e = {
+            .term = 1, .index = i, .len = (uint32_t)(i % 9), .data = buf};
         if (e.len == 0)
             e.data = NULL;
         ck_assert_int_eq(bs_raft_entry_vec_push(&v, &e), 0);
@@ -264,8 +266,8 @@ START_TEST(test_entry_vec)
     bs_raft_entry_vec_truncate(&v, 10);
     ck_assert_uint_eq(v.n, 10);
     ck_assert_uint_eq(v.v[9].index, 10);
-    struct bs_raft_entry e = {.term = 2, .index = 11, .len = 2,
-                              .data = (uint8_t *)"zz"};
+    struct bs_raft_entry e = {
+        .term = 2, .index = 11, .len = 2, .data = (uint8_t *)"zz"};
     ck_assert_int_eq(bs_raft_entry_vec_push(&v, &e), 0);
     ck_assert_uint_eq(v.n, 11);
     ck_assert_mem_eq(v.v[10].data, "zz", 2);

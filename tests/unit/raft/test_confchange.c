@@ -44,14 +44,13 @@ static void conf_parse(const char *spec, struct bs_raft_conf_state *cs)
     parse_set(++p, cs->learners_next, &cs->n_learners_next);
 }
 
-static void conf_str(const struct bs_raft_conf_state *cs, char *buf,
-                     size_t len)
+static void conf_str(const struct bs_raft_conf_state *cs, char *buf, size_t len)
 {
     size_t o = 0;
     const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
                                cs->learners_next};
-    const uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing,
-                            cs->n_learners, cs->n_learners_next};
+    const uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
+                            cs->n_learners_next};
     for (int s = 0; s < 4; s++) {
         for (uint32_t i = 0; i < ns[s] && o < len; i++)
             o += (size_t)snprintf(buf + o, len - o, "%s%llu", i ? "," : "",
@@ -83,8 +82,7 @@ static void expect_conf(struct fx_net *net, uint64_t id, const char *spec)
 }
 
 /* cc_make(&cc, transition, n, type, id, type, id, ...) */
-static void cc_make(struct bs_raft_conf_change *cc, int transition, int n,
-                    ...)
+static void cc_make(struct bs_raft_conf_change *cc, int transition, int n, ...)
 {
     memset(cc, 0, sizeof(*cc));
     cc->transition = (uint8_t)transition;
@@ -261,10 +259,10 @@ START_TEST(test_joint_implicit_single_change)
     struct fx_net *net = fx_new_default(3);
     fx_add_empty(net, 4);
     fx_elect(net, 1);
-    ck_assert_int_eq(
-        fx_propose_cc1(net, 1, BS_RAFT_CC_TRANSITION_JOINT_IMPLICIT,
-                       BS_RAFT_CC_ADD_VOTER, 4),
-        0);
+    ck_assert_int_eq(fx_propose_cc1(net, 1,
+                                    BS_RAFT_CC_TRANSITION_JOINT_IMPLICIT,
+                                    BS_RAFT_CC_ADD_VOTER, 4),
+                     0);
     settle(net);
     expect_conf(net, 1, "1,2,3,4|||");
     ck_assert(hist_has(fx_node(net, 1), "1,2,3,4|1,2,3||", true));
@@ -390,9 +388,9 @@ START_TEST(test_joint_needs_both_majorities)
     fx_add_empty(net, 5);
     fx_elect(net, 1);
     struct bs_raft_conf_change cc;
-    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 4,
-            BS_RAFT_CC_ADD_VOTER, 4, BS_RAFT_CC_ADD_VOTER, 5,
-            BS_RAFT_CC_REMOVE, 2, BS_RAFT_CC_REMOVE, 3);
+    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 4, BS_RAFT_CC_ADD_VOTER,
+            4, BS_RAFT_CC_ADD_VOTER, 5, BS_RAFT_CC_REMOVE, 2, BS_RAFT_CC_REMOVE,
+            3);
     ck_assert_int_eq(propose_cc(net, 1, &cc), 0);
     settle(net);
     for (uint64_t id = 1; id <= 5; id++)
@@ -496,8 +494,8 @@ START_TEST(test_apply_conf_change_rejects_invalid)
     cc_make(&cc, BS_RAFT_CC_TRANSITION_AUTO, 0);
     expect_einval(r, &cc, "leave when not joint");
     /* A joint state with no incoming voters. */
-    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 3, BS_RAFT_CC_REMOVE,
-            1, BS_RAFT_CC_REMOVE, 2, BS_RAFT_CC_REMOVE, 3);
+    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 3, BS_RAFT_CC_REMOVE, 1,
+            BS_RAFT_CC_REMOVE, 2, BS_RAFT_CC_REMOVE, 3);
     expect_einval(r, &cc, "remove every voter");
     /* More than BS_RAFT_MAX_MEMBERS members. */
     cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_IMPLICIT, 8,
@@ -518,8 +516,8 @@ START_TEST(test_apply_conf_change_rejects_invalid)
             BS_RAFT_CC_ADD_LEARNER, 25, BS_RAFT_CC_ADD_LEARNER, 26);
     expect_einval(r, &cc, "17 members");
     /* In a joint state, only the leave is valid. */
-    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 1,
-            BS_RAFT_CC_ADD_VOTER, 11);
+    cc_make(&cc, BS_RAFT_CC_TRANSITION_JOINT_EXPLICIT, 1, BS_RAFT_CC_ADD_VOTER,
+            11);
     ck_assert_int_eq(bs_raft_apply_conf_change(r, &cc, &cs), 0);
     ck_assert_uint_eq(cs.n_voters_outgoing, 3);
     cc_make(&cc, BS_RAFT_CC_TRANSITION_AUTO, 1, BS_RAFT_CC_ADD_LEARNER, 12);

@@ -88,8 +88,7 @@ START_TEST(test_candidate_needs_majority)
         int n, cut;
         bool wins;
     } tt[] = {
-        {3, 2, false}, {3, 1, true}, {5, 3, false}, {5, 2, true},
-        {5, 0, true},
+        {3, 2, false}, {3, 1, true}, {5, 3, false}, {5, 2, true}, {5, 0, true},
     };
     for (size_t i = 0; i < sizeof(tt) / sizeof(tt[0]); i++) {
         struct bs_raft_config c;
@@ -100,9 +99,8 @@ START_TEST(test_candidate_needs_majority)
         bs_raft_campaign(fx_r(net, 1));
         fx_deliver(net);
         int want = tt[i].wins ? BS_RAFT_LEADER : BS_RAFT_CANDIDATE;
-        ck_assert_msg(bs_raft_role(fx_r(net, 1)) == want,
-                      "case %zu: role %s", i,
-                      bs_raft_role_name(bs_raft_role(fx_r(net, 1))));
+        ck_assert_msg(bs_raft_role(fx_r(net, 1)) == want, "case %zu: role %s",
+                      i, bs_raft_role_name(bs_raft_role(fx_r(net, 1))));
         ck_assert_uint_eq(bs_raft_term(fx_r(net, 1)), 2);
         fx_free(net);
     }
@@ -151,8 +149,8 @@ static const struct {
     {1, 1, false}, /* lower last term, shorter */
 };
 
-static void vote_case(int type, uint64_t log_term, uint64_t index,
-                      bool granted, uint32_t faults, size_t i)
+static void vote_case(int type, uint64_t log_term, uint64_t index, bool granted,
+                      uint32_t faults, size_t i)
 {
     struct bs_raft_config c;
     cfg_plain(&c);
@@ -168,13 +166,12 @@ static void vote_case(int type, uint64_t log_term, uint64_t index,
     const struct bs_raft_msg *r = fx_ask(net, &m, resp_type);
     ck_assert_msg(r != NULL, "case %zu: no response", i);
     ck_assert_msg(r->reject == !granted, "case %zu (%s lt %llu idx %llu): %s",
-                  i, bs_raft_msg_type_name(type),
-                  (unsigned long long)log_term, (unsigned long long)index,
+                  i, bs_raft_msg_type_name(type), (unsigned long long)log_term,
+                  (unsigned long long)index,
                   r->reject ? "rejected" : "granted");
     /* A vote response carries the voter's new term; a pre-vote grant the
      * proposed term, a pre-vote rejection the voter's own (etcd). */
-    ck_assert_uint_eq(r->term,
-                      type == BS_RAFT_MSG_PREVOTE && !granted ? 2 : 3);
+    ck_assert_uint_eq(r->term, type == BS_RAFT_MSG_PREVOTE && !granted ? 2 : 3);
     if (type == BS_RAFT_MSG_VOTE) {
         ck_assert_uint_eq(bs_raft_term(fx_r(net, 1)), 3);
         ck_assert_uint_eq(bs_raft_vote(fx_r(net, 1)), granted ? 2 : 0);
@@ -188,21 +185,19 @@ static void vote_case(int type, uint64_t log_term, uint64_t index,
 
 START_TEST(test_vote_requires_up_to_date_log)
 {
-    for (size_t i = 0; i < sizeof(up_to_date_cases) /
-                               sizeof(up_to_date_cases[0]); i++)
+    for (size_t i = 0;
+         i < sizeof(up_to_date_cases) / sizeof(up_to_date_cases[0]); i++)
         vote_case(BS_RAFT_MSG_VOTE, up_to_date_cases[i].log_term,
-                  up_to_date_cases[i].index, up_to_date_cases[i].granted, 0,
-                  i);
+                  up_to_date_cases[i].index, up_to_date_cases[i].granted, 0, i);
 }
 END_TEST
 
 START_TEST(test_prevote_requires_up_to_date_log)
 {
-    for (size_t i = 0; i < sizeof(up_to_date_cases) /
-                               sizeof(up_to_date_cases[0]); i++)
+    for (size_t i = 0;
+         i < sizeof(up_to_date_cases) / sizeof(up_to_date_cases[0]); i++)
         vote_case(BS_RAFT_MSG_PREVOTE, up_to_date_cases[i].log_term,
-                  up_to_date_cases[i].index, up_to_date_cases[i].granted, 0,
-                  i);
+                  up_to_date_cases[i].index, up_to_date_cases[i].granted, 0, i);
 }
 END_TEST
 
@@ -303,8 +298,7 @@ START_TEST(test_election_timeout_randomized)
                 ck_assert_msg(k >= et && k < 2 * et,
                               "seed %llu: campaigned after %d ticks, et %d",
                               (unsigned long long)c.seed, k, et);
-                ck_assert_int_eq(bs_raft_role(fx_r(net, 1)),
-                                 BS_RAFT_CANDIDATE);
+                ck_assert_int_eq(bs_raft_role(fx_r(net, 1)), BS_RAFT_CANDIDATE);
                 if (rep == 0) {
                     first = k;
                     /* The candidate's next timeout is also in range. */
@@ -334,8 +328,8 @@ END_TEST
 START_TEST(test_higher_term_makes_leader_step_down)
 {
     static const int types[] = {BS_RAFT_MSG_APP_RESP,
-                                BS_RAFT_MSG_HEARTBEAT_RESP,
-                                BS_RAFT_MSG_APP, BS_RAFT_MSG_HEARTBEAT};
+                                BS_RAFT_MSG_HEARTBEAT_RESP, BS_RAFT_MSG_APP,
+                                BS_RAFT_MSG_HEARTBEAT};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         struct fx_net *net = fx_new_default(3);
         fx_elect(net, 1);
@@ -457,8 +451,8 @@ static void learner_vote_case(bool pre_vote, uint32_t faults,
         /* The faulty core may also ask the learner itself (the link to it
          * is open), so the win can come before the forged vote. */
         if (bs_raft_role(fx_r(net, 1)) == want) {
-            struct bs_raft_msg g = fx_msg(BS_RAFT_MSG_VOTE_RESP, 4, 1,
-                                          bs_raft_term(fx_r(net, 1)));
+            struct bs_raft_msg g =
+                fx_msg(BS_RAFT_MSG_VOTE_RESP, 4, 1, bs_raft_term(fx_r(net, 1)));
             fx_step(net, &g);
             fx_deliver(net);
         }
@@ -467,8 +461,8 @@ static void learner_vote_case(bool pre_vote, uint32_t faults,
         return;
     }
     ck_assert_int_eq(bs_raft_role(fx_r(net, 1)), want);
-    uint64_t t = pre_vote ? bs_raft_term(fx_r(net, 1)) + 1
-                          : bs_raft_term(fx_r(net, 1));
+    uint64_t t =
+        pre_vote ? bs_raft_term(fx_r(net, 1)) + 1 : bs_raft_term(fx_r(net, 1));
     int rt = pre_vote ? BS_RAFT_MSG_PREVOTE_RESP : BS_RAFT_MSG_VOTE_RESP;
     struct bs_raft_msg g = fx_msg(rt, 4, 1, t);
     fx_step(net, &g);

@@ -72,8 +72,7 @@ START_TEST(test_max_size_per_msg)
                               .max_bytes = mode == 0 ? 3 * size100() : 0};
         fx_set_filter(net, watch_apps, &w);
         uint64_t last = bs_raft_last_index(fx_r(net, 1));
-        for (int k = 0; k < 50 && bs_raft_last_index(fx_r(net, 2)) < last;
-             k++)
+        for (int k = 0; k < 50 && bs_raft_last_index(fx_r(net, 2)) < last; k++)
             fx_tick_deliver(net, 1);
         ck_assert_uint_eq(bs_raft_last_index(fx_r(net, 2)), last);
         ck_assert_uint_eq(fx_applied_data(net, 2), 20);
@@ -141,9 +140,8 @@ START_TEST(test_inflight_window_moves_forward)
     /* Deliver only the held acknowledgement of base+2: the two first
      * slots are freed, two more appends go out. */
     const struct bs_raft_msg *a = NULL;
-    for (size_t i = 0; (a = fx_queued_msg(net, BS_RAFT_MSG_APP_RESP, 2, 1,
-                                          i)) != NULL;
-         i++)
+    for (size_t i = 0;
+         (a = fx_queued_msg(net, BS_RAFT_MSG_APP_RESP, 2, 1, i)) != NULL; i++)
         if (!a->reject && a->index == base + 2)
             break;
     ck_assert_ptr_nonnull(a);

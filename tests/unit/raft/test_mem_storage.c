@@ -75,7 +75,10 @@ START_TEST(test_term)
         uint64_t i;
         int rc;
         uint64_t term;
-    } tt[] = {{2, BS_ECOMPACTED, 0}, {3, 0, 3}, {4, 0, 4}, {5, 0, 5},
+    } tt[] = {{2, BS_ECOMPACTED, 0},
+              {3, 0, 3},
+              {4, 0, 4},
+              {5, 0, 5},
               {6, BS_EUNAVAIL, 0}};
     for (size_t k = 0; k < sizeof(tt) / sizeof(tt[0]); k++) {
         uint64_t t = 0;
@@ -192,8 +195,8 @@ START_TEST(test_append)
         for (size_t i = 0; i < n; i++) {
             uint64_t t = 0;
             ck_assert_int_eq(st.ops->term(st.ctx, 3 + i, &t), 0);
-            ck_assert_msg(t == tt[k].want[i], "case %zu: term(%zu) = %llu",
-                          k, 3 + i, (unsigned long long)t);
+            ck_assert_msg(t == tt[k].want[i], "case %zu: term(%zu) = %llu", k,
+                          3 + i, (unsigned long long)t);
         }
         bs_raft_mem_storage_destroy(ms);
     }
@@ -206,8 +209,11 @@ START_TEST(test_compact)
         uint64_t i;
         int rc;
         uint64_t first;
-    } tt[] = {{2, BS_ECOMPACTED, 4}, {3, BS_ECOMPACTED, 4}, {4, 0, 5},
-              {5, 0, 6}, {6, BS_EUNAVAIL, 4}};
+    } tt[] = {{2, BS_ECOMPACTED, 4},
+              {3, BS_ECOMPACTED, 4},
+              {4, 0, 5},
+              {5, 0, 6},
+              {6, BS_EUNAVAIL, 4}};
     for (size_t k = 0; k < sizeof(tt) / sizeof(tt[0]); k++) {
         struct bs_raft_storage st;
         struct bs_raft_mem_storage *ms = make(&st);

@@ -155,6 +155,53 @@ START_TEST(test_read_index_not_older_than_request)
 }
 END_TEST
 
+static uint64_t allowed_round;
+
+/* Holds heartbeat responses except those of round allowed_round (all when
+ * it is UINT64_MAX). */
+static int hold_hb_resp_except(void *arg, const struct bs_raft_msg *m)
+{
+    (void)arg;
+    if (m->type != BS_RAFT_MSG_HEARTBEAT_RESP)
+        return FX_PASS;
+    return allowed_round == UINT64_MAX || m->ctx == allowed_round ? FX_PASS
+                                                                  : FX_HOLD;
+}
+
+/* Thesis 6.4 step 3: a read is confirmed only by a heartbeat round sent
+ * after the read arrived. Read 2 arrives while round 1 (sent for read 1)
+ * is in flight; round 1's acknowledgements confirm read 1 but must not
+ * confirm read 2: a newer leader could have been elected between round 1
+ * and read 2. */
+START_TEST(test_read_needs_round_started_after_it)
+{
+    struct fx_net *net;
+    setup_leader(&net, NULL);
+    struct bs_raft *r1 = fx_r(net, 1);
+    allowed_round = 0;
+    fx_set_filter(net, hold_hb_resp_except, NULL);
+    ck_assert_int_eq(bs_raft_read_index(r1, 1), 0);
+    fx_deliver(net);
+    const struct bs_raft_msg *hb =
+        fx_queued_msg(net, BS_RAFT_MSG_HEARTBEAT_RESP, 2, 1, 0);
+    ck_assert_ptr_nonnull(hb);
+    uint64_t round1 = hb->ctx;
+    ck_assert_int_eq(bs_raft_read_index(r1, 2), 0);
+    fx_deliver(net);
+    allowed_round = round1;
+    fx_deliver(net);
+    ck_assert(fx_read_of(net, 1, 1, NULL));
+    ck_assert_msg(!fx_read_of(net, 1, 2, NULL),
+                  "read 2 confirmed by a round sent before it arrived");
+    allowed_round = UINT64_MAX;
+    fx_deliver(net);
+    for (int k = 0; k < 3 && !fx_read_of(net, 1, 2, NULL); k++)
+        fx_tick_deliver(net, 1);
+    ck_assert(fx_read_of(net, 1, 2, NULL));
+    fx_free(net);
+}
+END_TEST
+
 /* A follower's ReadIndex is forwarded to the leader and answered with the
  * leader's commit index, which is at least the follower's. Without a known
  * leader a read is dropped. */
@@ -341,6 +388,7 @@ static Suite *read_suite(void)
     tcase_add_test(read_index, test_stale_read_fault_detected);
     tcase_add_test(read_index, test_read_index_batched);
     tcase_add_test(read_index, test_read_index_not_older_than_request);
+    tcase_add_test(read_index, test_read_needs_round_started_after_it);
     tcase_add_test(read_index, test_follower_read_index);
     tcase_add_test(read_index, test_new_leader_waits_for_its_term);
     FX_TCASE(s, lease, 30);

@@ -48,6 +48,33 @@ START_TEST(test_entries_replicate_and_commit)
 }
 END_TEST
 
+static int hold_app_resp_from_3(void *arg, const struct bs_raft_msg *m)
+{
+    (void)arg;
+    return m->type == BS_RAFT_MSG_APP_RESP && m->from == 3 ? FX_HOLD : FX_PASS;
+}
+
+/* A follower whose acknowledgement arrives after the entry committed (it
+ * was still being probed when the commit index was broadcast) is sent the
+ * commit index at once, without waiting for a heartbeat (etcd: "this node
+ * may be missing the latest commit index, so send it"). No tick here. */
+START_TEST(test_late_follower_learns_commit)
+{
+    struct fx_net *net = fx_new_default(3);
+    fx_set_filter(net, hold_app_resp_from_3, NULL);
+    bs_raft_campaign(fx_r(net, 1));
+    fx_deliver(net);
+    ck_assert_int_eq(bs_raft_role(fx_r(net, 1)), BS_RAFT_LEADER);
+    ck_assert_uint_eq(bs_raft_committed(fx_r(net, 1)), 2);
+    ck_assert_uint_eq(bs_raft_committed(fx_r(net, 3)), 1);
+    fx_set_filter(net, NULL, NULL);
+    fx_deliver(net);
+    ck_assert_uint_eq(bs_raft_committed(fx_r(net, 3)), 2);
+    ck_assert_uint_eq(fx_node(net, 3)->applied_index, 2);
+    fx_free(net);
+}
+END_TEST
+
 /* Proposals need a leader: dropped with no leader known, and at a
  * follower when forwarding is disabled. */
 START_TEST(test_proposal_dropped_without_leader)
@@ -291,8 +318,7 @@ START_TEST(test_follower_handles_append)
         }
         m.entries = tt[i].n ? ents : NULL;
         m.n_entries = tt[i].n;
-        const struct bs_raft_msg *r =
-            fx_ask(net, &m, BS_RAFT_MSG_APP_RESP);
+        const struct bs_raft_msg *r = fx_ask(net, &m, BS_RAFT_MSG_APP_RESP);
         ck_assert_msg(r != NULL, "case %zu: no response", i);
         ck_assert_msg(r->reject == tt[i].reject, "case %zu: reject %d", i,
                       r->reject);
@@ -309,8 +335,7 @@ START_TEST(test_follower_handles_append)
             ck_assert_uint_eq(r->index, tt[i].prev_index);
         if (tt[i].n) {
             uint64_t t = 0;
-            ck_assert_int_eq(bs_raft_log_term(f, tt[i].prev_index + 1, &t),
-                             0);
+            ck_assert_int_eq(bs_raft_log_term(f, tt[i].prev_index + 1, &t), 0);
             ck_assert_uint_eq(t, tt[i].ent_term);
         }
         fx_free(net);
@@ -396,8 +421,7 @@ START_TEST(test_conflict_hints_repair_in_o_terms)
         ck_assert_msg(app_rejects_to_leader >= 1 &&
                           app_rejects_to_leader <= tt[i].max_rejects,
                       "%s: %llu rejected appends (at most %llu expected)",
-                      tt[i].name,
-                      (unsigned long long)app_rejects_to_leader,
+                      tt[i].name, (unsigned long long)app_rejects_to_leader,
                       (unsigned long long)tt[i].max_rejects);
         fx_free(net);
     }
@@ -408,8 +432,7 @@ static uint64_t watched_index;
 static int entry_ready_commits_it, entry_ready_seen;
 static uint64_t commit_at_entry_ready;
 
-static void watch_entry(void *arg, uint64_t id,
-                        const struct bs_raft_ready *rd)
+static void watch_entry(void *arg, uint64_t id, const struct bs_raft_ready *rd)
 {
     struct fx_net *net = arg;
     for (size_t i = 0; i < rd->n_entries; i++) {
@@ -457,6 +480,7 @@ static Suite *replication_suite(void)
     Suite *s = suite_create("raft_replication");
     FX_TCASE(s, basic, 30);
     tcase_add_test(basic, test_entries_replicate_and_commit);
+    tcase_add_test(basic, test_late_follower_learns_commit);
     tcase_add_test(basic, test_proposal_dropped_without_leader);
     tcase_add_test(basic, test_follower_handles_append);
     tcase_add_test(basic, test_divergent_follower_repaired);

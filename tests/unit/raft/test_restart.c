@@ -30,8 +30,7 @@ static void save(struct fx_net *net, uint64_t id, struct saved *s)
             s->terms[i] = 0;
 }
 
-static void expect_saved(struct fx_net *net, uint64_t id,
-                         const struct saved *s)
+static void expect_saved(struct fx_net *net, uint64_t id, const struct saved *s)
 {
     struct bs_raft *r = fx_r(net, id);
     ck_assert_uint_eq(bs_raft_term(r), s->term);
@@ -209,12 +208,24 @@ START_TEST(test_create_rejects_invalid_config)
         c.id = 1;
         c.storage = bs_raft_mem_storage_iface(ms);
         switch (k) {
-        case 0: c.id = BS_RAFT_NONE; break;
-        case 1: c.heartbeat_tick = 0; break;
-        case 2: c.election_tick = c.heartbeat_tick; break;
-        case 3: c.max_inflight_msgs = 0; break;
-        case 4: c.storage.ops = NULL; break;
-        case 5: c.read_only_option = 7; break;
+        case 0:
+            c.id = BS_RAFT_NONE;
+            break;
+        case 1:
+            c.heartbeat_tick = 0;
+            break;
+        case 2:
+            c.election_tick = c.heartbeat_tick;
+            break;
+        case 3:
+            c.max_inflight_msgs = 0;
+            break;
+        case 4:
+            c.storage.ops = NULL;
+            break;
+        case 5:
+            c.read_only_option = 7;
+            break;
         case 6:
             c.read_only_option = BS_RAFT_READ_LEASE_BASED;
             c.lease_ticks = -1;

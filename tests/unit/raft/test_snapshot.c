@@ -18,9 +18,9 @@ static uint64_t compact_applied(struct fx_net *net, uint64_t id,
 {
     struct fx_node *n = fx_node(net, id);
     uint64_t idx = n->applied_index;
-    ck_assert_int_eq(bs_raft_mem_storage_create_snapshot(
-                         n->ms, idx, &n->conf, (const uint8_t *)image,
-                         strlen(image)),
+    ck_assert_int_eq(bs_raft_mem_storage_create_snapshot(n->ms, idx, &n->conf,
+                                                         (const uint8_t *)image,
+                                                         strlen(image)),
                      0);
     ck_assert_int_eq(bs_raft_mem_storage_compact(n->ms, idx), 0);
     return idx;

@@ -53,8 +53,7 @@ START_TEST(test_transfer_refused)
     static const uint64_t targets[] = {4, 9, 1};
     for (size_t i = 0; i < 3; i++) {
         bs_raft_transfer_leader(fx_r(net, 1), targets[i]);
-        ck_assert_uint_eq(bs_raft_lead_transferee(fx_r(net, 1)),
-                          BS_RAFT_NONE);
+        ck_assert_uint_eq(bs_raft_lead_transferee(fx_r(net, 1)), BS_RAFT_NONE);
         fx_deliver(net);
         ck_assert_uint_eq(net->sent[BS_RAFT_MSG_TIMEOUT_NOW], 0);
         ck_assert_int_eq(bs_raft_role(fx_r(net, 1)), BS_RAFT_LEADER);
@@ -91,8 +90,7 @@ START_TEST(test_transfer_waits_for_catch_up)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(fx_propose(net, 1, "e"), 0);
     fx_deliver(net);
-    ck_assert_uint_lt(bs_raft_last_index(fx_r(net, 3)),
-                      bs_raft_last_index(r1));
+    ck_assert_uint_lt(bs_raft_last_index(fx_r(net, 3)), bs_raft_last_index(r1));
     bs_raft_transfer_leader(r1, 3);
     ck_assert_uint_eq(bs_raft_lead_transferee(r1), 3);
     fx_deliver(net);
