@@ -18,7 +18,8 @@
  *      term); a leader of a higher term must hold the entry.
  *   4. State machine safety: no two nodes apply different entries at one
  *      index; a committed index never changes its term; snapshots at one
- *      index carry the same image and agree with the committed term.
+ *      index carry the same image and agree with the committed term; every
+ *      node reaches the same configuration by applying a conf change entry.
  *   5. Protected commits (the step of the proof of leader completeness,
  *      thesis 3.6.3, that figure 3.7 is about): when a leader advances its
  *      commit index to c, no voter whose persisted log lacks entry c may
@@ -91,8 +92,8 @@ static void leader_completeness(struct bs_sim *s, struct bs_sim_node *n,
                          "n%llu became leader of term %llu without entry "
                          "%llu (term %llu), committed by term %llu "
                          "(its log ends at %llu)",
-                         U(n->id), U(term), U(i), U(x->cterm),
-                         U(x->cobs_term), U(bs_raft_last_index(n->r)));
+                         U(n->id), U(term), U(i), U(x->cterm), U(x->cobs_term),
+                         U(bs_raft_last_index(n->r)));
             return;
         }
         if (t != x->cterm) {
@@ -132,8 +133,8 @@ static bool quorum_of(const uint64_t *v, uint32_t n, const bool *yes)
     return n == 0 || k > n / 2;
 }
 
-static void check_protected(struct bs_sim *s, struct bs_sim_node *l,
-                            uint64_t c, uint64_t term)
+static void check_protected(struct bs_sim *s, struct bs_sim_node *l, uint64_t c,
+                            uint64_t term)
 {
     uint64_t tc = 0;
     if (bs_raft_log_term(l->r, c, &tc) != 0)
@@ -163,8 +164,7 @@ static void check_protected(struct bs_sim *s, struct bs_sim_node *l,
                          "%llu, but n%llu, whose log lacks it (last entry "
                          "%llu, term %llu), is as up to date as a quorum "
                          "and could still be elected",
-                         U(l->id), U(c), U(tc), U(term), U(id), U(xli),
-                         U(xlt));
+                         U(l->id), U(c), U(tc), U(term), U(id), U(xli), U(xlt));
             return;
         }
     }
@@ -178,8 +178,8 @@ void bs_sim__check_node(struct bs_sim *s, struct bs_sim_node *n)
     uint64_t lead = bs_raft_lead(r);
     if (role != n->seen_role || term != n->seen_term || lead != n->seen_lead) {
         if (role == BS_RAFT_LEADER && n->seen_role != BS_RAFT_LEADER)
-            bs_sim__trace(s, "n%llu becomes leader of term %llu",
-                          U(n->id), U(term));
+            bs_sim__trace(s, "n%llu becomes leader of term %llu", U(n->id),
+                          U(term));
         else
             bs_sim__trace(s, "n%llu: %s, term %llu, leader n%llu", U(n->id),
                           bs_raft_role_name(role), U(term), U(lead));
@@ -208,13 +208,13 @@ void bs_sim__check_node(struct bs_sim *s, struct bs_sim_node *n)
              * their first entries replicate. */
             if (!s->healing && !n->kill_at && s->now &&
                 bs_sim_rng_chance(&s->rng, s->p.kill_leader_ppm))
-                n->kill_at = s->now + bs_sim_rng_below(
-                                          &s->rng,
-                                          3 * (uint64_t)s->p.steps_per_tick);
+                n->kill_at =
+                    s->now + bs_sim_rng_below(
+                                 &s->rng, 3 * (uint64_t)s->p.steps_per_tick);
         } else if (s->leader_of_term[term] != n->id) {
             bs_sim__fail(s, "election-safety",
-                         "term %llu has two leaders: n%llu and n%llu",
-                         U(term), U(s->leader_of_term[term]), U(n->id));
+                         "term %llu has two leaders: n%llu and n%llu", U(term),
+                         U(s->leader_of_term[term]), U(n->id));
             return;
         }
         if (n->lead_checked_term != term) {
@@ -378,6 +378,44 @@ void bs_sim__check_apply(struct bs_sim *s, struct bs_sim_node *n,
     }
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t set_hash(const uint64_t *v, uint32_t n, uint64_t h)
+{
+    uint64_t c[BS_RAFT_MAX_MEMBERS];
+    memcpy(c, v, n * sizeof *c);
+    qsort(c, n, sizeof *c, id_cmp);
+    h = bs_sim__hash(&n, sizeof n, h);
+    return n ? bs_sim__hash(c, n * sizeof *c, h) : h;
+}
+
+void bs_sim__check_conf(struct bs_sim *s, struct bs_sim_node *n, uint64_t index)
+{
+    const struct bs_raft_conf_state *cs = &n->conf;
+    uint64_t h = set_hash(cs->voters, cs->n_voters, 0);
+    h = set_hash(cs->voters_outgoing, cs->n_voters_outgoing, h);
+    h = set_hash(cs->learners, cs->n_learners, h);
+    h = set_hash(cs->learners_next, cs->n_learners_next, h);
+    h = bs_sim__hash(&cs->auto_leave, sizeof cs->auto_leave, h);
+    struct bs_sim_idx *x = bs_sim__idx(s, index);
+    if (!x)
+        return;
+    if (x->chash == 0) {
+        x->chash = h;
+    } else if (x->chash != h) {
+        char buf[256];
+        bs_sim__conf_str(cs, buf, sizeof buf);
+        bs_sim__fail(s, "configuration",
+                     "n%llu reached %s by applying the conf change at "
+                     "%llu, another node reached a different one",
+                     U(n->id), buf, U(index));
+    }
+}
+
 void bs_sim__check_snapdata(struct bs_sim *s, struct bs_sim_node *n,
                             uint64_t index, uint64_t hash)
 {
@@ -417,8 +455,7 @@ void bs_sim__check_snapshot(struct bs_sim *s, struct bs_sim_node *n,
         return;
     }
     if (snap->len)
-        bs_sim__check_snapdata(s, n, i,
-                               bs_sim__hash(snap->data, snap->len, 0));
+        bs_sim__check_snapdata(s, n, i, bs_sim__hash(snap->data, snap->len, 0));
 }
 
 /* -------------------------------------------------------------- history */
@@ -470,8 +507,7 @@ void bs_sim__check_history(struct bs_sim *s)
 {
     struct bs_sim_lin_op *ops = NULL;
     size_t cap = 0;
-    for (uint32_t key = 0; key < BS_SIM_MAX_KEYS && !bs_sim__failed(s);
-         key++) {
+    for (uint32_t key = 0; key < BS_SIM_MAX_KEYS && !bs_sim__failed(s); key++) {
         struct bs_sim_key *k = &s->keys[key];
         if (!k->used)
             continue;
@@ -492,8 +528,7 @@ void bs_sim__check_history(struct bs_sim *s)
         for (size_t i = 0; i < k->n; i++) {
             uint64_t op = k->ops[i];
             if (op & BS_SIM_READ_TAG) {
-                const struct bs_sim_read *r =
-                    &s->reads[op & ~BS_SIM_READ_TAG];
+                const struct bs_sim_read *r = &s->reads[op & ~BS_SIM_READ_TAG];
                 if (r->state != BS_SIM_DONE)
                     continue;
                 if (r->final)
@@ -530,8 +565,8 @@ void bs_sim__check_history(struct bs_sim *s)
                 break;
         }
         char why[256];
-        int rc = bs_sim_lin_check(ops, n, 0, BS_SIM_LIN_BUDGET, why,
-                                  sizeof why);
+        int rc =
+            bs_sim_lin_check(ops, n, 0, BS_SIM_LIN_BUDGET, why, sizeof why);
         char zwhy[256];
         int zrc = bs_sim_lin_zones(ops, n, 0, zwhy, sizeof zwhy);
         if (rc == BS_ENOMEM || zrc == BS_ENOMEM) {
@@ -539,18 +574,17 @@ void bs_sim__check_history(struct bs_sim *s)
         } else if (rc == BS_ETOOBIG) {
             /* The search gave up: the zone test decides. */
             s->st.lin_inconclusive++;
-            bs_sim__trace(s, "key %u: search over budget, zones decide",
-                          key);
+            bs_sim__trace(s, "key %u: search over budget, zones decide", key);
             if (zrc == 0)
-                bs_sim__fail(s, "linearizability", "key %u (%zu ops): %s",
-                             key, n, zwhy);
+                bs_sim__fail(s, "linearizability", "key %u (%zu ops): %s", key,
+                             n, zwhy);
         } else if (rc != zrc) {
             bs_sim__fail(s, "lincheck-disagreement",
                          "key %u (%zu ops): search says %d, zones %d (%s%s)",
                          key, n, rc, zrc, why, zwhy);
         } else if (rc == 0) {
-            bs_sim__fail(s, "linearizability", "key %u (%zu ops): %s", key,
-                         n, why);
+            bs_sim__fail(s, "linearizability", "key %u (%zu ops): %s", key, n,
+                         why);
         }
         s->st.reads_checked += reads;
     }

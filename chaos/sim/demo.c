@@ -17,7 +17,7 @@
 
 #include "sim_int.h"
 
-#define U(x) ((unsigned long long)(x))
+#define U(x)      ((unsigned long long)(x))
 #define DEMO_SEED 2024
 
 struct demo {
@@ -115,8 +115,7 @@ static bool c_caught_up(struct bs_sim *s, uint64_t id)
 {
     struct bs_sim_node *l = bs_sim__leader(s);
     struct bs_sim_node *n = &s->nodes[id];
-    return l && n->state == BS_SIM_UP &&
-           n->applied >= bs_raft_committed(l->r);
+    return l && n->state == BS_SIM_UP && n->applied >= bs_raft_committed(l->r);
 }
 
 static bool c_follows(struct bs_sim *s, uint64_t id)
@@ -125,6 +124,20 @@ static bool c_follows(struct bs_sim *s, uint64_t id)
     struct bs_sim_node *n = &s->nodes[id];
     return l && l != n && n->state == BS_SIM_UP &&
            bs_raft_lead(n->r) == l->id && c_caught_up(s, id);
+}
+
+static bool c_all_follow(struct bs_sim *s, uint64_t unused)
+{
+    struct bs_sim_node *l = bs_sim__leader(s);
+    (void)unused;
+    if (!l)
+        return false;
+    for (uint64_t id = 1; id <= s->max_id; id++) {
+        struct bs_sim_node *n = &s->nodes[id];
+        if (n->state == BS_SIM_UP && bs_raft_lead(n->r) != l->id)
+            return false;
+    }
+    return true;
 }
 
 static bool c_voter(struct bs_sim *s, uint64_t id)
@@ -198,15 +211,16 @@ static void script(struct demo *d)
     struct bs_sim *s = d->s;
     const uint64_t et = 2 * 10 * 2; /* longest election timeout, steps */
     char buf[256];
-#define WAIT(cond, arg, what)                                               \
-    do {                                                                    \
-        if (!wait_for(d, (cond), (arg), 20 * et, (what)))                    \
-            return;                                                         \
+#define WAIT(cond, arg, what)                                                  \
+    do {                                                                       \
+        if (!wait_for(d, (cond), (arg), 20 * et, (what)))                      \
+            return;                                                            \
     } while (0)
 
     say(d, "5 replicas n1..n5 boot from the same snapshot "
            "{index 1, term 1, voters n1..n5}");
     WAIT(c_leader_after, 1, "a first election");
+    WAIT(c_all_follow, 0, "the followers hearing from the leader");
     struct bs_sim_node *l = bs_sim__leader(s);
     say(d, "n%llu wins the election for term %llu", U(l->id),
         U(bs_raft_term(l->r)));
@@ -217,16 +231,18 @@ static void script(struct demo *d)
         bs_sim__write(s, at, (uint32_t)(i % 2));
     }
     WAIT(c_writes_done, first, "six acknowledged writes");
-    say(d, "6 puts on keys k0, k1 (two forwarded by a follower) commit at "
-           "index %llu",
+    say(d,
+        "6 puts on keys k0, k1 (two forwarded by a follower) commit at "
+        "index %llu",
         U(bs_raft_committed(l->r)));
     struct bs_sim_node *f1 = follower(s, 0);
     uint64_t r0 = bs_sim__read(s, f1, 0, false);
     uint64_t r1 = bs_sim__read(s, f1, 1, false);
     WAIT(c_read_done, r0, "a read");
     WAIT(c_read_done, r1, "a read");
-    say(d, "linearizable reads at follower n%llu (ReadIndex): k0 = %llu, "
-           "k1 = %llu",
+    say(d,
+        "linearizable reads at follower n%llu (ReadIndex): k0 = %llu, "
+        "k1 = %llu",
         U(f1->id), U(s->reads[r0].value), U(s->reads[r1].value));
 
     /* Partition the leader with one follower. */
@@ -234,35 +250,46 @@ static void script(struct demo *d)
     struct bs_sim_node *buddy = follower(s, 0);
     side[l->id] = side[buddy->id] = true;
     bs_sim__partition(s, side, false);
+    s->st.faults++;
     uint64_t old_term = bs_raft_term(l->r);
     struct bs_sim_node *old = l;
-    say(d, "partition: {n%llu, n%llu} | the other three; the leader is in "
-           "the minority",
+    say(d,
+        "partition: {n%llu, n%llu} | the other three; the leader is in "
+        "the minority",
         U(l->id), U(buddy->id));
     uint64_t w_lost = bs_sim__write(s, old, 0);
     uint64_t r_lost = bs_sim__read(s, old, 0, false);
     WAIT(c_leader_after, old_term, "an election in the majority");
     l = bs_sim__leader(s);
-    say(d, "n%llu wins term %llu in the majority; n%llu is now %s",
-        U(l->id), U(bs_raft_term(l->r)), U(old->id),
+    say(d, "n%llu wins term %llu in the majority; n%llu is now %s", U(l->id),
+        U(bs_raft_term(l->r)), U(old->id),
         bs_raft_role_name(bs_raft_role(old->r)));
     uint64_t w = bs_sim__write(s, l, 0);
     WAIT(c_write_done, w, "a write in the majority");
-    say(d, "put(k0, %llu) via n%llu commits; put(k0, %llu) and a read sent "
-           "to n%llu get no answer",
+    if (s->writes[w_lost].state == BS_SIM_DONE ||
+        (r_lost && s->reads[r_lost].state == BS_SIM_DONE)) {
+        bs_sim__fail(s, "demo", "the minority answered a client");
+        return;
+    }
+    say(d,
+        "put(k0, %llu) via n%llu commits; put(k0, %llu) and a read sent "
+        "to n%llu get no answer",
         U(w), U(l->id), U(w_lost), U(old->id));
     bs_sim__net_heal(&s->net);
     WAIT(c_follows, old->id, "the old leader rejoining");
-    say(d, "the partition heals: n%llu follows n%llu in term %llu and its "
-           "uncommitted entry is overwritten",
+    say(d,
+        "the partition heals: n%llu follows n%llu in term %llu and its "
+        "uncommitted entry is overwritten",
         U(old->id), U(l->id), U(bs_raft_term(l->r)));
 
     /* Crash a follower, move on without it, compact, bring it back. */
-    struct bs_sim_node *c = follower(s, 0);
+    struct bs_sim_node *c = follower(s, old->id);
     bs_sim__node_crash(s, c);
+    s->st.faults++;
     c->down_until = UINT64_MAX;
-    say(d, "n%llu crashes: its persisted log survives, its state machine "
-           "does not",
+    say(d,
+        "n%llu crashes: its persisted log survives, its state machine "
+        "does not",
         U(c->id));
     first = s->n_writes + 1;
     for (int i = 0; i < 6; i++)
@@ -271,8 +298,9 @@ static void script(struct demo *d)
     say(d, "6 more puts commit with 4 of 5 voters (commit index %llu)",
         U(bs_raft_committed(l->r)));
     bs_sim__node_snapshot(s, l, 0);
-    say(d, "n%llu snapshots its state machine at index %llu and compacts "
-           "its log",
+    say(d,
+        "n%llu snapshots its state machine at index %llu and compacts "
+        "its log",
         U(l->id), U(l->applied));
     uint64_t installs = c->installs;
     bs_sim__node_start(s, c);
@@ -290,8 +318,7 @@ static void script(struct demo *d)
     bs_sim__node_ready(s, l);
     WAIT(c_learner, nw->id, "the learner catching up");
     say(d, "n%llu starts empty, joins as a learner and catches up %s",
-        U(nw->id),
-        nw->installs ? "from a snapshot" : "from the log");
+        U(nw->id), nw->installs ? "from a snapshot" : "from the log");
     cc_one(l, BS_RAFT_CC_TRANSITION_JOINT_IMPLICIT, BS_RAFT_CC_ADD_VOTER,
            nw->id);
     bs_sim__node_ready(s, l);
@@ -334,7 +361,6 @@ static void script(struct demo *d)
     }
     for (uint64_t i = 1; i <= s->n_reads; i++)
         reads += s->reads[i].state == BS_SIM_DONE;
-    (void)r_lost;
     fprintf(d->out,
             "\nhistory: %llu puts (%llu acknowledged, %llu never "
             "acknowledged) and %llu gets:\n"
@@ -347,7 +373,8 @@ static void script(struct demo *d)
 #undef WAIT
 }
 
-int bs_sim_demo(FILE *out, struct bs_sim_stats *st, struct bs_sim_failure *f)
+int bs_sim_demo(FILE *out, bool trace, struct bs_sim_stats *st,
+                struct bs_sim_failure *f)
 {
     struct bs_sim *s = calloc(1, sizeof *s);
     if (!s)
@@ -357,6 +384,7 @@ int bs_sim_demo(FILE *out, struct bs_sim_stats *st, struct bs_sim_failure *f)
     o.seed = DEMO_SEED;
     o.steps = 0;
     o.out = out;
+    o.trace = trace;
     fprintf(out,
             "Basalt deterministic simulator: one Raft group of 5 replicas "
             "on a virtual clock.\n"

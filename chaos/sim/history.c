@@ -10,6 +10,9 @@
  * applied index reaches index, the node's register is the answer. A read
  * that never answers is left out of the history.
  *
+ * A read also records the highest commit index any node had reached when
+ * it was invoked: its read index may not be lower (checked at once).
+ *
  * Each history event (invocation or response) takes the next value of one
  * counter, so real-time order is total and exact. Each register keeps at
  * most BS_SIM_KEY_CAP operations: then a fresh register replaces it in the
@@ -67,8 +70,9 @@ static void maybe_rotate(struct bs_sim *s, uint32_t key)
     for (int i = 0; i < s->p.n_active_keys; i++)
         if (s->active[i] == key && s->next_key < BS_SIM_MAX_KEYS) {
             bs_sim__new_key(s, i);
-            bs_sim__trace(s, "key %u retires after %zu ops; key %u takes "
-                             "its place",
+            bs_sim__trace(s,
+                          "key %u retires after %zu ops; key %u takes "
+                          "its place",
                           key, s->keys[key].n, s->active[i]);
         }
 }
@@ -146,10 +150,10 @@ uint64_t bs_sim__read(struct bs_sim *s, struct bs_sim_node *n, uint32_t key,
     r->invoke = ++s->seq;
     r->deadline = s->now + s->p.op_timeout;
     r->state = BS_SIM_PENDING;
+    r->min_index = s->gcommit;
     int rc = bs_raft_read_index(n->r, id);
     bs_sim__trace(s, "client: get(k%u) at n%llu as read %llu%s%s", key,
-                  U(n->id), U(id), rc ? ": " : "",
-                  rc ? bs_err_name(rc) : "");
+                  U(n->id), U(id), rc ? ": " : "", rc ? bs_err_name(rc) : "");
     if (rc != 0) {
         r->state = BS_SIM_DEAD;
         return 0;
@@ -204,6 +208,17 @@ void bs_sim__hist_read_state(struct bs_sim *s, struct bs_sim_node *n,
         r->index)
         return;
     r->index = rs->index ? rs->index : 1;
+    if (rs->index < r->min_index) {
+        /* Thesis 6.4: the read index must cover every entry committed
+         * before the read began, or the read can miss a write that
+         * completed before it (any committed entry counts, not only
+         * client writes). */
+        bs_sim__fail(s, "stale-read-index",
+                     "read %llu at n%llu got read index %llu, but index "
+                     "%llu was committed before the read began",
+                     U(id), U(n->id), U(rs->index), U(r->min_index));
+        return;
+    }
     if (n->applied >= rs->index) {
         serve(s, n, id);
         return;

@@ -37,7 +37,7 @@
 
 struct ev {
     uint64_t time;
-    uint32_t op;     /* index into the kept ops */
+    uint32_t op; /* index into the kept ops */
     uint8_t is_call;
 };
 
@@ -245,8 +245,8 @@ int bs_sim_lin_check(const struct bs_sim_lin_op *ops, size_t n,
     bits = calloc(l.words, sizeof *bits);
     stack = malloc((m + 1) * sizeof *stack);
     stack_val = malloc((m + 1) * sizeof *stack_val);
-    if (!evs || !l.prev || !l.next || !l.ev_op || !l.ev_call ||
-        !l.call_of_op || !l.ret_of_op || !bits || !stack || !stack_val)
+    if (!evs || !l.prev || !l.next || !l.ev_op || !l.ev_call || !l.call_of_op ||
+        !l.ret_of_op || !bits || !stack || !stack_val)
         goto out;
     for (size_t i = 0; i < m; i++) {
         evs[2 * i] = (struct ev){l.ops[i]->invoke, (uint32_t)i, 1};
@@ -355,7 +355,7 @@ out:
 
 struct zone {
     uint64_t f, s; /* earliest response, latest invocation */
-    size_t write; /* index of the cluster's write in ops (n: initial) */
+    size_t write;  /* index of the cluster's write in ops (n: initial) */
 };
 
 int bs_sim_lin_zones(const struct bs_sim_lin_op *ops, size_t n,
@@ -444,8 +444,7 @@ int bs_sim_lin_zones(const struct bs_sim_lin_op *ops, size_t n,
                          "the value %llu must hold during [%llu, %llu] "
                          "while value %llu %s [%llu, %llu]",
                          (unsigned long long)(wb ? wb->value : initial),
-                         (unsigned long long)z[b].f,
-                         (unsigned long long)z[b].s,
+                         (unsigned long long)z[b].f, (unsigned long long)z[b].s,
                          (unsigned long long)(wa ? wa->value : initial),
                          fwd_a ? "must hold during" : "is written within",
                          (unsigned long long)(fwd_a ? z[a].f : z[a].s),

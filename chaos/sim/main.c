@@ -62,9 +62,8 @@ static void usage(FILE *out)
             "  --self-test      run each fault and report which checker "
             "catches it;\n"
             "                   fails unless every fault in --require "
-            "(default 0x1,\n"
-            "                   COUNT_LEARNER_VOTE) is caught within "
-            "--max-seeds (200)\n");
+            "(default 0xf: all\n"
+            "                   four) is caught within --max-seeds (200)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -114,12 +113,12 @@ static int self_test(uint64_t start, uint64_t max_seeds, uint64_t steps,
             caught = true;
             printf("  %-19s caught after %3llu seed%s (seed %llu, step "
                    "%llu): %s\n      %s\n",
-                   self_faults[i].name, U(k + 1), k ? "s" : " ",
-                   U(o.seed), U(f.step), f.invariant, f.detail);
+                   self_faults[i].name, U(k + 1), k ? "s" : " ", U(o.seed),
+                   U(f.step), f.invariant, f.detail);
         }
         if (!caught) {
-            printf("  %-19s NOT caught in %llu seeds%s\n",
-                   self_faults[i].name, U(max_seeds),
+            printf("  %-19s NOT caught in %llu seeds%s\n", self_faults[i].name,
+                   U(max_seeds),
                    (require & self_faults[i].bit) ? " (required)" : "");
             if (require & self_faults[i].bit)
                 bad = 1;
@@ -138,7 +137,9 @@ int main(int argc, char **argv)
     struct bs_sim_options o;
     bs_sim_options_default(&o);
     uint64_t seeds = 100, start = 1, max_seeds = 200, v;
-    uint32_t require = BS_RAFT_FAULT_COUNT_LEARNER_VOTE;
+    uint32_t require = BS_RAFT_FAULT_COUNT_LEARNER_VOTE |
+                       BS_RAFT_FAULT_COMMIT_OLD_TERM |
+                       BS_RAFT_FAULT_VOTE_ANY_LOG | BS_RAFT_FAULT_STALE_READ;
     bool one = false, demo = false, selftest = false, keep_going = false;
     bool steps_set = false;
 
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
         struct bs_sim_stats st;
         struct bs_sim_failure f;
         memset(&st, 0, sizeof st);
-        int rc = bs_sim_demo(stdout, &st, &f);
+        int rc = bs_sim_demo(stdout, o.trace, &st, &f);
         if (rc < 0) {
             fprintf(stderr, "bs_sim: %s\n", bs_strerror(rc));
             return 2;
@@ -202,8 +203,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (selftest)
-        return self_test(start, max_seeds, steps_set ? o.steps : 3000,
-                         require);
+        return self_test(start, max_seeds, steps_set ? o.steps : 3000, require);
 
     struct bs_sim_stats st;
     memset(&st, 0, sizeof st);

@@ -8,7 +8,9 @@
  * to spike_max steps, which reorders it behind later messages. Partitions
  * are a directed cut matrix consulted at delivery (node.c), so a cut of one
  * direction only is an asymmetric partition, and a message already in
- * flight when a partition starts is lost with it.
+ * flight when a partition starts is lost with it. A lost snapshot still
+ * travels, marked lost, so that its sender hears of the failure when it
+ * would have arrived (a transport knows when a snapshot stream breaks).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,7 @@ static void swap_pk(struct bs_sim_slot *a, struct bs_sim_slot *b)
 }
 
 static int push(struct bs_sim_net *net, uint64_t at, uint32_t from_inc,
-                const struct bs_raft_msg *m)
+                const struct bs_raft_msg *m, bool lost)
 {
     if (net->n == net->cap) {
         size_t ncap = net->cap ? net->cap * 2 : 256;
@@ -48,6 +50,7 @@ static int push(struct bs_sim_net *net, uint64_t at, uint32_t from_inc,
     p->at = at;
     p->seq = ++net->seq;
     p->from_inc = from_inc;
+    p->lost = lost;
     size_t i = net->n++;
     net->heap[i] = (struct bs_sim_slot){p->at, p->seq, p};
     while (i > 0) {
@@ -73,9 +76,13 @@ int bs_sim__net_send(struct bs_sim *s, const struct bs_raft_msg *m,
 {
     struct bs_sim_net *net = &s->net;
     s->st.msgs_sent++;
-    if (net->n >= BS_SIM_NET_CAP ||
-        bs_sim_rng_chance(&s->rng, net->drop_ppm)) {
+    if (net->n >= BS_SIM_NET_CAP || bs_sim_rng_chance(&s->rng, net->drop_ppm)) {
         s->st.msgs_dropped++;
+        /* A snapshot stream that breaks is noticed by the sender's
+         * transport, which reports it (bs_raft_report_snapshot): keep the
+         * message as a lost packet so that delivery reports it. */
+        if (m->type == BS_RAFT_MSG_SNAP)
+            return push(net, s->now + latency(s), from_inc, m, true);
         return 0;
     }
     int copies = 1;
@@ -84,7 +91,7 @@ int bs_sim__net_send(struct bs_sim *s, const struct bs_raft_msg *m,
         s->st.msgs_duplicated++;
     }
     for (int i = 0; i < copies; i++) {
-        int rc = push(net, s->now + latency(s), from_inc, m);
+        int rc = push(net, s->now + latency(s), from_inc, m, false);
         if (rc)
             return rc;
     }

@@ -37,8 +37,8 @@
 #include "sim_int.h"
 
 #define SNAP_MAGIC 0x31535342u /* "BSS1" */
-#define CMD_PUT 'W'
-#define CMD_LEN 13
+#define CMD_PUT    'W'
+#define CMD_LEN    13
 
 uint64_t bs_sim__hash(const void *data, size_t len, uint64_t h)
 {
@@ -146,7 +146,8 @@ void bs_sim__conf_str(const struct bs_raft_conf_state *cs, char *buf,
 /* Schedules the shutdown of members that `next` (a committed, non-joint
  * configuration that follows `prev` in the log) no longer holds. Ids are
  * never reused, so leaving a configuration is final. */
-static void note_removals(struct bs_sim *s, const struct bs_raft_conf_state *prev,
+static void note_removals(struct bs_sim *s,
+                          const struct bs_raft_conf_state *prev,
                           const struct bs_raft_conf_state *next)
 {
     if (bs_sim__conf_joint(next))
@@ -255,21 +256,30 @@ size_t bs_sim__encode_put(uint8_t *buf, uint32_t key, uint64_t value,
 
 /* ---------------------------------------------------------------- apply */
 
+static const char *cc_name(int t)
+{
+    return t == BS_RAFT_CC_ADD_VOTER     ? "add-voter"
+           : t == BS_RAFT_CC_ADD_LEARNER ? "add-learner"
+                                         : "remove";
+}
+
 static void apply_entry(struct bs_sim *s, struct bs_sim_node *n,
                         const struct bs_raft_entry *e)
 {
     if (e->index != n->applied + 1) {
         bs_sim__fail(s, "apply-order",
                      "n%llu applied index %llu, then was handed entry %llu",
-                     (unsigned long long)n->id,
-                     (unsigned long long)n->applied,
+                     (unsigned long long)n->id, (unsigned long long)n->applied,
                      (unsigned long long)e->index);
         return;
     }
     bs_sim__check_apply(s, n, e);
     if (bs_sim__failed(s))
         return;
-    n->applied = e->index;
+    /* n->applied moves only once the entry's effect is in place: the core
+     * may read a snapshot from storage while it applies a conf change (to
+     * reach a new peer), and an on-demand snapshot pairs n->applied with
+     * n->conf and the registers. */
     if (e->type == BS_RAFT_ENTRY_CONF_CHANGE) {
         struct bs_raft_conf_change cc;
         if (bs_raft_cc_decode(e->data, e->len, &cc) != 0) {
@@ -289,15 +299,26 @@ static void apply_entry(struct bs_sim *s, struct bs_sim_node *n,
             bs_sim__trace(s, "n%llu applies conf change at %llu: %s",
                           (unsigned long long)n->id,
                           (unsigned long long)e->index, buf);
-        } else {
-            bs_sim__trace(s, "n%llu: conf change at %llu refused (%s)",
-                          (unsigned long long)n->id,
-                          (unsigned long long)e->index, bs_err_name(rc));
+        } else if (s->opt.trace) {
+            char buf[256];
+            bs_sim__conf_str(&n->conf, buf, sizeof buf);
+            bs_sim__trace(
+                s,
+                "n%llu: conf change at %llu (%u changes, "
+                "first %s n%llu) refused (%s) in %s",
+                (unsigned long long)n->id, (unsigned long long)e->index,
+                cc.n_changes, cc.n_changes ? cc_name(cc.changes[0].type) : "-",
+                (unsigned long long)(cc.n_changes ? cc.changes[0].node_id : 0),
+                bs_err_name(rc), buf);
         }
+        bs_sim__check_conf(s, n, e->index);
+        n->applied = e->index;
         return;
     }
-    if (e->len == 0)
-        return; /* a new leader's empty entry */
+    if (e->len == 0) {
+        n->applied = e->index; /* a new leader's empty entry */
+        return;
+    }
     if (e->len < CMD_LEN || e->data[0] != CMD_PUT) {
         bs_sim__fail(s, "corrupt-entry",
                      "n%llu: entry %llu holds %u bytes that are no command",
@@ -312,13 +333,16 @@ static void apply_entry(struct bs_sim *s, struct bs_sim_node *n,
                      (unsigned long long)n->id, (unsigned long long)e->index);
         return;
     }
-    if (sm_done(n, w))
-        return; /* a duplicate of a request already applied */
+    if (sm_done(n, w)) {
+        n->applied = e->index; /* a duplicate of a request applied */
+        return;
+    }
     if (sm_mark(n, w) != 0) {
         s->oom = 1;
         return;
     }
     n->vals[key] = w;
+    n->applied = e->index;
     bs_sim__hist_applied(s, n, w);
 }
 
@@ -417,8 +441,7 @@ static int w_snapshot(void *ctx, struct bs_raft_snapshot *snap)
 }
 
 static const struct bs_raft_storage_ops wrap_ops = {
-    w_initial_state, w_entries, w_term, w_first_index, w_last_index,
-    w_snapshot,
+    w_initial_state, w_entries, w_term, w_first_index, w_last_index, w_snapshot,
 };
 
 /* ------------------------------------------------------------ lifecycle */
@@ -516,8 +539,7 @@ void bs_sim__node_crash(struct bs_sim *s, struct bs_sim_node *n)
     sm_reset(n);
     bs_sim__hist_node_lost(s, n);
     uint64_t et = (uint64_t)s->p.election_tick * s->p.steps_per_tick;
-    n->down_until = s->now + s->p.min_down +
-                    bs_sim_rng_below(&s->rng, 6 * et);
+    n->down_until = s->now + s->p.min_down + bs_sim_rng_below(&s->rng, 6 * et);
     s->st.crashes++;
 }
 
@@ -567,24 +589,24 @@ void bs_sim__node_ready(struct bs_sim *s, struct bs_sim_node *n)
             bs_sim__check_persist(s, n, rd.entries, rd.n_entries);
             if (bs_sim__failed(s))
                 return;
-            int rc = bs_raft_mem_storage_append(n->ms, rd.entries,
-                                                rd.n_entries);
+            int rc =
+                bs_raft_mem_storage_append(n->ms, rd.entries, rd.n_entries);
             if (rc != 0) {
-                bs_sim__fail(s, "storage",
-                             "n%llu: appending entries %llu..%llu: %s",
-                             (unsigned long long)n->id,
-                             (unsigned long long)rd.entries[0].index,
-                             (unsigned long long)rd.entries[rd.n_entries - 1]
-                                 .index,
-                             bs_err_name(rc));
+                bs_sim__fail(
+                    s, "storage", "n%llu: appending entries %llu..%llu: %s",
+                    (unsigned long long)n->id,
+                    (unsigned long long)rd.entries[0].index,
+                    (unsigned long long)rd.entries[rd.n_entries - 1].index,
+                    bs_err_name(rc));
                 return;
             }
         }
         if (rd.has_hard_state)
             bs_raft_mem_storage_set_hard_state(n->ms, &rd.hard_state);
         if (n->crash_in_ready) {
-            bs_sim__trace(s, "n%llu crashes after persisting a ready "
-                             "(its %zu messages are never sent)",
+            bs_sim__trace(s,
+                          "n%llu crashes after persisting a ready "
+                          "(its %zu messages are never sent)",
                           (unsigned long long)n->id, rd.n_msgs);
             bs_sim__node_crash(s, n);
             return;
@@ -612,8 +634,7 @@ void bs_sim__node_ready(struct bs_sim *s, struct bs_sim_node *n)
         bs_sim__check_node(s, n);
 }
 
-void bs_sim__node_snapshot(struct bs_sim *s, struct bs_sim_node *n,
-                           int keep_n)
+void bs_sim__node_snapshot(struct bs_sim *s, struct bs_sim_node *n, int keep_n)
 {
     if (n->state != BS_SIM_UP)
         return;
@@ -630,8 +651,8 @@ void bs_sim__node_snapshot(struct bs_sim *s, struct bs_sim_node *n,
         return;
     }
     bs_sim__check_snapdata(s, n, at, bs_sim__hash(data, len, 0));
-    int rc = bs_raft_mem_storage_create_snapshot(n->ms, at, &n->conf, data,
-                                                 len);
+    int rc =
+        bs_raft_mem_storage_create_snapshot(n->ms, at, &n->conf, data, len);
     free(data);
     if (rc == BS_ESNAPOUTDATED)
         return; /* a snapshot at or after `at` exists already */
@@ -672,22 +693,23 @@ void bs_sim__deliver(struct bs_sim *s, struct bs_sim_packet *p)
     bool from_ok = from >= 1 && from <= s->max_id;
     struct bs_sim_node *src = from_ok ? &s->nodes[from] : NULL;
     bool src_same = src && src->state == BS_SIM_UP && src->inc == p->from_inc;
-    bool ok = to >= 1 && to <= s->max_id &&
+    bool ok = !p->lost && to >= 1 && to <= s->max_id &&
               s->nodes[to].state == BS_SIM_UP &&
               !(from_ok && s->net.cut[from][to]);
     if (s->opt.trace_msgs)
-        bs_sim__trace(s, "  %s n%llu -> n%llu term %llu index %llu/%llu "
-                         "commit %llu%s ents %zu%s",
-                      bs_raft_msg_type_name(m->type),
-                      (unsigned long long)from, (unsigned long long)to,
-                      (unsigned long long)m->term,
+        bs_sim__trace(s,
+                      "  %s n%llu -> n%llu term %llu index %llu/%llu "
+                      "commit %llu%s hint %llu ents %zu%s",
+                      bs_raft_msg_type_name(m->type), (unsigned long long)from,
+                      (unsigned long long)to, (unsigned long long)m->term,
                       (unsigned long long)m->index,
                       (unsigned long long)m->log_term,
-                      (unsigned long long)m->commit,
-                      m->reject ? " REJECT" : "", m->n_entries,
+                      (unsigned long long)m->commit, m->reject ? " REJECT" : "",
+                      (unsigned long long)m->reject_hint, m->n_entries,
                       ok ? "" : " (lost)");
     if (!ok) {
-        s->st.msgs_dropped++;
+        if (!p->lost) /* counted when it was lost */
+            s->st.msgs_dropped++;
         if (m->type == BS_RAFT_MSG_SNAP && src_same) {
             bs_raft_report_snapshot(src->r, to, true);
             bs_sim__node_ready(s, src);

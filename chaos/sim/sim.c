@@ -2,27 +2,42 @@
  * sim.c - one simulated run: parameters drawn from the seed, the step loop,
  * the workload and fault schedule, the final heal and the liveness check.
  *
- * A step is one unit of virtual time. In each step, in this order:
+ * A step is one unit of virtual time; nodes tick every steps_per_tick
+ * steps and a message takes lat_min..lat_max steps (or, as a spike, up to
+ * two election timeouts). In each step, in this order:
  *
  *   1. random events, each with its per-run probability: a client write, a
- *      client read, a fault (partition of some shape, crash, crash inside a
- *      ready, network weather), a membership change, a leadership transfer,
- *      a snapshot with compaction, a forced campaign;
- *   2. crashed nodes whose downtime is over restart;
- *   3. every steps_per_tick steps, every live node ticks (in id order);
- *   4. the network delivers every message due (in (time, send order));
- *   5. clients give up on operations past their deadline; removed nodes
+ *      client read, a fault (symmetric, leader-isolating, asymmetric,
+ *      bridge or one-link partition; crash; crash inside a ready; network
+ *      weather: loss, duplication, latency spikes; heal), a membership
+ *      change, a leadership transfer, a snapshot with compaction, a forced
+ *      campaign;
+ *   2. scheduled faults: in some runs a newly elected leader crashes or is
+ *      cut off (with a few others) within three ticks, and an old leader is
+ *      sometimes cut off just after handing over leadership;
+ *   3. crashed nodes whose downtime is over restart;
+ *   4. every steps_per_tick steps, every live node ticks (in id order);
+ *   5. the network delivers every message due (in (time, send order));
+ *   6. clients give up on operations past their deadline; removed nodes
  *      shut down; an expired partition heals;
- *   6. bs_raft_check() of every live node (the checks of check.c run after
- *      every ready cycle, inside steps 1-4).
+ *   7. bs_raft_check() of every live node (the checks of check.c run after
+ *      every ready cycle, inside steps 1-5).
  *
- * After the last step the run heals: partitions and message loss end,
+ * Clients send most operations to the node they last saw as leader (a
+ * cached view, refreshed now and then, so it goes stale as a real client's
+ * does) and the rest to any node; each register has at most
+ * BS_SIM_KEY_CLIENTS operations pending.
+ *
+ * After the last step the run heals: partitions, loss and spikes end,
  * crashed nodes restart, and within 20 maximal election timeouts a leader
  * must commit a final write and answer a linearizable read of every
  * register. Then the whole history is checked.
  *
  * Run parameters never depend on --steps, so a failure at step k replays
  * with any step count >= k (the binary prints the exact command anyway).
+ * With config faults set (the self-test) the draw leans towards the
+ * patterns that expose them: learners, short-lived leaders, one-entry
+ * messages.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -46,8 +61,7 @@ void bs_sim__trace(struct bs_sim *s, const char *fmt, ...)
     va_end(ap);
 }
 
-void bs_sim__fail(struct bs_sim *s, const char *invariant, const char *fmt,
-                  ...)
+void bs_sim__fail(struct bs_sim *s, const char *invariant, const char *fmt, ...)
 {
     if (s->fail->failed)
         return;
@@ -94,12 +108,18 @@ static struct bs_sim_node *random_up(struct bs_sim *s)
     return &s->nodes[ids[bs_sim_rng_below(&s->rng, k)]];
 }
 
-/* The node a client talks to: mostly the leader, else anyone. */
+/* The node a client talks to: mostly the leader as clients last saw it
+ * (a cached view that may be stale, as a real client's is), else anyone. */
 static struct bs_sim_node *client_node(struct bs_sim *s)
 {
-    struct bs_sim_node *l = bs_sim__leader(s);
-    if (l && bs_sim_rng_below(&s->rng, 10) < 6)
-        return l;
+    struct bs_sim_node *c = s->client_lead ? &s->nodes[s->client_lead] : NULL;
+    if (!c || c->state != BS_SIM_UP || bs_sim_rng_below(&s->rng, 20) == 0) {
+        struct bs_sim_node *l = bs_sim__leader(s);
+        s->client_lead = l ? l->id : 0;
+        c = l;
+    }
+    if (c && bs_sim_rng_below(&s->rng, 10) < 6)
+        return c;
     return random_up(s);
 }
 
@@ -133,8 +153,7 @@ static void side_str(struct bs_sim *s, const bool *side, bool want, char *buf,
         if (side[id] != want || s->nodes[id].state == BS_SIM_RETIRED ||
             s->nodes[id].state == BS_SIM_ABSENT)
             continue;
-        int k = snprintf(buf + at, len - at, "%sn%llu", at ? "," : "",
-                         U(id));
+        int k = snprintf(buf + at, len - at, "%sn%llu", at ? "," : "", U(id));
         at += k > 0 ? (size_t)k : 0;
     }
 }
@@ -178,8 +197,9 @@ static void fault_partition(struct bs_sim *s, int kind)
         bs_sim__partition(s, side, true);
         side_str(s, side, true, a, sizeof a);
         side_str(s, side, false, b, sizeof b);
-        bs_sim__trace(s, "fault: asymmetric partition, {%s} hears {%s} "
-                         "but is not heard",
+        bs_sim__trace(s,
+                      "fault: asymmetric partition, {%s} hears {%s} "
+                      "but is not heard",
                       a, b);
         break;
     }
@@ -195,8 +215,9 @@ static void fault_partition(struct bs_sim *s, int kind)
         side[bridge] = true;
         side_str(s, side, true, a, sizeof a);
         side_str(s, side, false, b, sizeof b);
-        bs_sim__trace(s, "fault: bridge partition {%s} | {%s}, n%llu sees "
-                         "both",
+        bs_sim__trace(s,
+                      "fault: bridge partition {%s} | {%s}, n%llu sees "
+                      "both",
                       a, b, U(bridge));
         break;
     }
@@ -208,14 +229,15 @@ static void fault_partition(struct bs_sim *s, int kind)
         if (x == y)
             return;
         s->net.cut[x][y] = true;
-        bs_sim__trace(s, "fault: n%llu hears n%llu but n%llu does not hear "
-                         "n%llu",
+        bs_sim__trace(s,
+                      "fault: n%llu hears n%llu but n%llu does not hear "
+                      "n%llu",
                       U(x), U(y), U(y), U(x));
         break;
     }
     }
-    s->partition_until = s->now + 10 +
-                         bs_sim_rng_below(&s->rng, 8 * election_steps(s));
+    s->partition_until =
+        s->now + 10 + bs_sim_rng_below(&s->rng, 8 * election_steps(s));
 }
 
 static void fault_weather(struct bs_sim *s)
@@ -257,8 +279,9 @@ static void fault(struct bs_sim *s)
         }
     } else if (kind == 8) {
         fault_weather(s);
-        bs_sim__trace(s, "fault: network weather: latency %u..%u, spikes "
-                         "%u ppm up to %u, drop %u ppm, dup %u ppm",
+        bs_sim__trace(s,
+                      "fault: network weather: latency %u..%u, spikes "
+                      "%u ppm up to %u, drop %u ppm, dup %u ppm",
                       s->net.lat_min, s->net.lat_max, s->net.spike_ppm,
                       s->net.spike_max, s->net.drop_ppm, s->net.dup_ppm);
     } else {
@@ -280,8 +303,7 @@ struct bs_sim_node *bs_sim__new_node(struct bs_sim *s)
         s->oom = s->oom || !bs_sim__failed(s);
         return NULL;
     }
-    bs_sim__trace(s, "n%llu starts empty, waiting to be added",
-                  U(n->id));
+    bs_sim__trace(s, "n%llu starts empty, waiting to be added", U(n->id));
     return n;
 }
 
@@ -319,9 +341,8 @@ static void propose_cc(struct bs_sim *s, struct bs_sim_node *at,
     }
     int rc = bs_raft_propose_conf_change(at->r, cc);
     bs_sim__trace(s, "propose conf change at n%llu (%s):%s%s%s", U(at->id),
-                  tr[cc->transition % 3],
-                  cc->n_changes ? buf : " leave joint", rc ? ": " : "",
-                  rc ? bs_err_name(rc) : "");
+                  tr[cc->transition % 3], cc->n_changes ? buf : " leave joint",
+                  rc ? ": " : "", rc ? bs_err_name(rc) : "");
     bs_sim__node_ready(s, at);
 }
 
@@ -434,6 +455,13 @@ static void transfer(struct bs_sim *s)
         at = &s->nodes[to]; /* asked at the transferee: forwarded */
     bs_raft_transfer_leader(at->r, to);
     s->st.transfers++;
+    /* Sometimes the old leader loses touch right after handing over
+     * (while clients may still read from it). */
+    if (!l->kill_at && bs_sim_rng_below(&s->rng, 3) == 0) {
+        l->kill_at = s->now + bs_sim_rng_below(
+                                  &s->rng, 4 * (uint64_t)s->p.steps_per_tick);
+        l->kill_isolate = true;
+    }
     bs_sim__trace(s, "transfer leadership n%llu -> n%llu (asked at n%llu)",
                   U(l->id), U(to), U(at->id));
     bs_sim__node_ready(s, at);
@@ -490,10 +518,12 @@ void bs_sim__step(struct bs_sim *s, bool with_events)
         if (!n->kill_at || s->now < n->kill_at)
             continue;
         n->kill_at = 0;
-        if (n->state != BS_SIM_UP || s->healing)
+        if (n->state != BS_SIM_UP || s->healing) {
+            n->kill_isolate = false;
             continue;
+        }
         s->st.faults++;
-        if (bs_sim_rng_below(&s->rng, 2) == 0) {
+        if (n->kill_isolate || bs_sim_rng_below(&s->rng, 2) == 0) {
             /* Cut off, maybe with a few others: its first entries reach
              * at most that minority. */
             bool side[BS_SIM_MAX_IDS + 1] = {false};
@@ -503,15 +533,18 @@ void bs_sim__step(struct bs_sim *s, bool with_events)
                 if (bs_sim_rng_below(&s->rng, 4) == 0)
                     side[o] = true;
             bs_sim__partition(s, side, false);
-            s->partition_until = s->now + 1 +
-                                 bs_sim_rng_below(&s->rng, 4 * election_steps(s));
+            s->partition_until =
+                s->now + 1 + bs_sim_rng_below(&s->rng, 4 * election_steps(s));
             side_str(s, side, true, a, sizeof a);
-            bs_sim__trace(s, "fault: new leader n%llu is cut off with {%s}",
-                          U(id), a);
+            bs_sim__trace(s, "fault: %s n%llu is cut off with {%s}",
+                          n->kill_isolate ? "old leader" : "new leader", U(id),
+                          a);
+            n->kill_isolate = false;
         } else {
             bs_sim__node_crash(s, n);
-            bs_sim__trace(s, "fault: new leader n%llu crashes (restart at "
-                             "step %llu)",
+            bs_sim__trace(s,
+                          "fault: new leader n%llu crashes (restart at "
+                          "step %llu)",
                           U(id), U(n->down_until));
         }
     }
@@ -555,8 +588,7 @@ void bs_sim__step(struct bs_sim *s, bool with_events)
             continue;
         const char *e = bs_raft_check(n->r);
         if (e)
-            bs_sim__fail(s, "core-check", "n%llu: bs_raft_check: %s",
-                         U(id), e);
+            bs_sim__fail(s, "core-check", "n%llu: bs_raft_check: %s", U(id), e);
     }
 }
 
@@ -567,15 +599,15 @@ static void draw_params(struct bs_sim *s)
     struct bs_sim_params *p = &s->p;
     struct bs_sim_rng *g = &s->rng;
     p->voters = s->opt.nodes ? s->opt.nodes : (int)bs_sim_rng_range(g, 3, 7);
-    p->learners = bs_sim_rng_below(g, 5) < 2 ? (int)bs_sim_rng_range(g, 1, 2)
-                                             : 0;
+    p->learners =
+        bs_sim_rng_below(g, 5) < 2 ? (int)bs_sim_rng_range(g, 1, 2) : 0;
     p->election_tick = (int)bs_sim_rng_range(g, 5, 12);
     p->heartbeat_tick = (int)bs_sim_rng_range(g, 1, 2);
     p->steps_per_tick = (int)bs_sim_rng_range(g, 2, 4);
-    p->read_only = bs_sim_rng_below(g, 2) ? BS_RAFT_READ_LEASE_BASED
-                                          : BS_RAFT_READ_SAFE;
-    p->check_quorum = p->read_only == BS_RAFT_READ_LEASE_BASED ||
-                      bs_sim_rng_below(g, 2);
+    p->read_only =
+        bs_sim_rng_below(g, 2) ? BS_RAFT_READ_LEASE_BASED : BS_RAFT_READ_SAFE;
+    p->check_quorum =
+        p->read_only == BS_RAFT_READ_LEASE_BASED || bs_sim_rng_below(g, 2);
     p->pre_vote = bs_sim_rng_below(g, 2);
     static const uint64_t sizes[] = {0, 64, 512, 1 << 20};
     p->max_size_per_msg = sizes[bs_sim_rng_below(g, 4)];
@@ -611,10 +643,9 @@ static void draw_params(struct bs_sim *s)
     }
     uint64_t et = (uint64_t)p->election_tick * p->steps_per_tick;
     p->op_timeout = 6 * et;
-    /* Lease reads assume a restarted node does not vote for an election
-     * timeout after its last contact with the leader: a real restart
-     * takes at least that long. */
-    p->min_down = p->read_only == BS_RAFT_READ_LEASE_BASED ? 2 * et : 1;
+    /* Restarts may be immediate: the core keeps a restarted node from
+     * voting inside a lease it cannot remember (lease_guard). */
+    p->min_down = 1;
     fault_weather(s);
 }
 
@@ -648,9 +679,10 @@ int bs_sim__init(struct bs_sim *s, const struct bs_sim_options *o,
     s->max_id = (uint64_t)(p->voters + p->learners);
     char buf[256];
     bs_sim__conf_str(&cs, buf, sizeof buf);
-    bs_sim__trace(s, "seed %llu: %s; election %d ticks, heartbeat %d, %d "
-                     "steps/tick; %s reads, check_quorum %s, pre_vote %s; "
-                     "max msg %llu bytes, inflight %d; %d keys",
+    bs_sim__trace(s,
+                  "seed %llu: %s; election %d ticks, heartbeat %d, %d "
+                  "steps/tick; %s reads, check_quorum %s, pre_vote %s; "
+                  "max msg %llu bytes, inflight %d; %d keys",
                   U(o->seed), buf, p->election_tick, p->heartbeat_tick,
                   p->steps_per_tick,
                   p->read_only == BS_RAFT_READ_LEASE_BASED ? "lease" : "safe",
@@ -713,8 +745,7 @@ int bs_sim__final(struct bs_sim *s)
             continue;
         struct bs_raft_conf_state cs;
         bs_raft_conf_state(l->r, &cs);
-        if (bs_sim__conf_joint(&cs) && !cs.auto_leave &&
-            s->now >= leave_at) {
+        if (bs_sim__conf_joint(&cs) && !cs.auto_leave && s->now >= leave_at) {
             struct bs_raft_conf_change cc;
             memset(&cc, 0, sizeof cc);
             propose_cc(s, l, &cc);
@@ -752,10 +783,21 @@ int bs_sim__final(struct bs_sim *s)
         }
     }
     struct bs_sim_node *l = bs_sim__leader(s);
+    if (l && s->opt.trace) {
+        struct bs_raft_progress_info pi[BS_RAFT_MAX_MEMBERS];
+        size_t np = bs_raft_progress(l->r, pi, BS_RAFT_MAX_MEMBERS);
+        for (size_t i = 0; i < np && i < BS_RAFT_MAX_MEMBERS; i++)
+            bs_sim__trace(s,
+                          "leader n%llu: n%llu match %llu next %llu "
+                          "state %u%s%s",
+                          U(l->id), U(pi[i].id), U(pi[i].match), U(pi[i].next),
+                          pi[i].state, pi[i].learner ? " learner" : "",
+                          pi[i].recent_active ? " active" : "");
+    }
     bs_sim__fail(s, "liveness",
                  "%llu steps (20 election timeouts) after healing: %s",
                  U(bound),
-                 !l      ? "no leader"
+                 !l       ? "no leader"
                  : !wrote ? "the final write was not committed"
                           : "the final reads were not answered");
     return 0;
@@ -834,8 +876,8 @@ void bs_sim_stats_print(const struct bs_sim_stats *st, FILE *out)
 void bs_sim_failure_print(const struct bs_sim_failure *f,
                           const struct bs_sim_options *o, FILE *out)
 {
-    fprintf(out, "FAIL seed=%llu step=%llu invariant=%s\n  %s\n",
-            U(f->seed), U(f->step), f->invariant, f->detail);
+    fprintf(out, "FAIL seed=%llu step=%llu invariant=%s\n  %s\n", U(f->seed),
+            U(f->step), f->invariant, f->detail);
     fprintf(out, "  replay: bs_sim --seed %llu --steps %llu", U(f->seed),
             U(o->steps));
     if (o->nodes)

@@ -75,8 +75,8 @@ struct bs_sim_lin_op {
  * sentence naming the operation that cannot be placed), BS_ETOOBIG if more
  * than `budget` search states were needed (0 = unlimited), or BS_ENOMEM.
  */
-int bs_sim_lin_check(const struct bs_sim_lin_op *ops /* borrowed */,
-                     size_t n, uint64_t initial, uint64_t budget,
+int bs_sim_lin_check(const struct bs_sim_lin_op *ops /* borrowed */, size_t n,
+                     uint64_t initial, uint64_t budget,
                      char *why /* borrowed, may be NULL */, size_t why_len);
 
 /*
@@ -92,30 +92,30 @@ int bs_sim_lin_zones(const struct bs_sim_lin_op *ops /* borrowed */, size_t n,
 
 struct bs_sim_options {
     uint64_t seed;
-    uint64_t steps;  /* steps of faults and workload before the final heal */
-    int nodes;       /* initial voters, 3..7; 0 = drawn from the seed */
-    uint32_t faults; /* BS_RAFT_FAULT_* set in every node (self-test) */
-    bool trace;      /* print every event to out */
-    bool trace_msgs; /* with trace: every message delivered or lost too */
+    uint64_t steps;     /* steps of faults and workload before the final heal */
+    int nodes;          /* initial voters, 3..7; 0 = drawn from the seed */
+    uint32_t faults;    /* BS_RAFT_FAULT_* set in every node (self-test) */
+    bool trace;         /* print every event to out */
+    bool trace_msgs;    /* with trace: every message delivered or lost too */
     bool no_core_check; /* skip bs_raft_check() (self-test: the simulator's
                            own checkers must catch the fault) */
-    FILE *out;       /* trace and failure output (borrowed); NULL = stdout */
+    FILE *out;          /* trace and failure output (borrowed); NULL = stdout */
 };
 
 /* Totals over one or more runs (bs_sim_run() adds to them). */
 struct bs_sim_stats {
     uint64_t seeds;
     uint64_t steps;
-    uint64_t elections;  /* distinct (term, leader) pairs */
-    uint64_t commits;    /* entries committed */
-    uint64_t writes;     /* client writes proposed */
+    uint64_t elections; /* distinct (term, leader) pairs */
+    uint64_t commits;   /* entries committed */
+    uint64_t writes;    /* client writes proposed */
     uint64_t writes_acked;
     uint64_t reads_checked; /* completed reads in checked histories */
-    uint64_t faults;     /* partitions, crashes, network weather changes */
+    uint64_t faults;        /* partitions, crashes, network weather changes */
     uint64_t crashes;
     uint64_t conf_changes; /* configuration changes applied */
-    uint64_t transfers;  /* leadership transfers requested */
-    uint64_t snapshots;  /* snapshots taken + snapshots installed */
+    uint64_t transfers;    /* leadership transfers requested */
+    uint64_t snapshots;    /* snapshots taken + snapshots installed */
     uint64_t msgs_sent;
     uint64_t msgs_dropped;
     uint64_t msgs_duplicated;
@@ -148,7 +148,7 @@ int bs_sim_run(const struct bs_sim_options *o /* borrowed */,
  * membership change, a leadership transfer, reads), followed by the
  * checks. Returns 0, 1 if a check failed (f says which), or BS_ENOMEM.
  */
-int bs_sim_demo(FILE *out /* borrowed */, struct bs_sim_stats *st,
+int bs_sim_demo(FILE *out /* borrowed */, bool trace, struct bs_sim_stats *st,
                 struct bs_sim_failure *f);
 
 /* Prints the totals as a small table. */

@@ -25,8 +25,8 @@ struct bs_sim;
 #define BS_SIM_MAX_IDS 24
 /* Registers of a run; a register retires after BS_SIM_KEY_CAP operations
  * and a fresh one takes its place, which bounds each checked history. */
-#define BS_SIM_MAX_KEYS 96
-#define BS_SIM_KEY_CAP 160
+#define BS_SIM_MAX_KEYS   96
+#define BS_SIM_KEY_CAP    160
 #define BS_SIM_MAX_ACTIVE 4
 /* Clients of one register have at most this many operations pending. */
 #define BS_SIM_KEY_CLIENTS 6
@@ -41,6 +41,8 @@ struct bs_sim_packet {
     uint64_t at;       /* delivery step */
     uint64_t seq;      /* tie-break: send order */
     uint32_t from_inc; /* sender's incarnation */
+    bool lost; /* lost on the way: a snapshot whose failure the transport
+                  reports when it would have arrived */
     struct bs_raft_msg m; /* owned */
 };
 
@@ -80,7 +82,7 @@ enum bs_sim_node_state {
 };
 
 struct bs_sim_node {
-    struct bs_sim *sim;             /* back pointer (storage callbacks) */
+    struct bs_sim *sim; /* back pointer (storage callbacks) */
     uint64_t id;
     int state;
     uint32_t inc;                   /* incarnation, bumped at each start */
@@ -90,7 +92,7 @@ struct bs_sim_node {
      * already applied (proposals may be duplicated in the log), and the
      * configuration as of the applied index. Lost in a crash. */
     uint64_t vals[BS_SIM_MAX_KEYS];
-    uint8_t *done;                  /* bitmap of applied write ids */
+    uint8_t *done; /* bitmap of applied write ids */
     size_t done_bytes;
     uint64_t applied;
     struct bs_raft_conf_state conf;
@@ -103,11 +105,12 @@ struct bs_sim_node {
     /* Reads whose read state came out, waiting for applied >= index. */
     uint64_t *waiting;
     size_t n_waiting, cap_waiting;
-    uint64_t down_until;  /* earliest restart step */
-    uint64_t retire_at;   /* 0 = not removed; else step to shut down */
-    bool crash_in_ready;  /* crash after persisting the next ready */
-    uint64_t installs;    /* snapshots installed from readies */
-    uint64_t kill_at;     /* new leader: crash or isolate at this step */
+    uint64_t down_until; /* earliest restart step */
+    uint64_t retire_at;  /* 0 = not removed; else step to shut down */
+    bool crash_in_ready; /* crash after persisting the next ready */
+    uint64_t installs;   /* snapshots installed from readies */
+    uint64_t kill_at;    /* new leader: crash or isolate at this step */
+    bool kill_isolate;   /* ...and only isolate it */
 };
 
 /* ------------------------------------------------------------- history */
@@ -131,13 +134,14 @@ struct bs_sim_write {
 struct bs_sim_read {
     uint32_t key;
     uint8_t state;
-    bool final;       /* a read of the final check */
+    bool final; /* a read of the final check */
     uint64_t node;
     uint32_t inc;
     uint64_t invoke, ret;
     uint64_t deadline;
-    uint64_t index;   /* read index, once known */
+    uint64_t index; /* read index, once known */
     uint64_t value;
+    uint64_t min_index; /* highest commit index seen anywhere at invoke */
 };
 
 /* Operation ids in a key's history: write id, or read id | READ_TAG. */
@@ -159,6 +163,7 @@ struct bs_sim_idx {
     uint64_t aterm;     /* term of the entry applied here */
     uint64_t ahash;     /* hash of the entry applied here */
     uint64_t shash;     /* hash of the snapshot data taken here */
+    uint64_t chash;     /* hash of the configuration after this entry */
     int64_t lm;         /* log-matching records (list in lm pool), -1 */
 };
 
@@ -180,12 +185,12 @@ struct bs_sim_params {
     uint64_t max_uncommitted;
     bool no_forwarding;
     int n_active_keys;
-    uint32_t write_ppm, read_ppm, fault_ppm, member_ppm, transfer_ppm,
-        snap_ppm, campaign_ppm;
+    uint32_t write_ppm, read_ppm, fault_ppm, member_ppm, transfer_ppm, snap_ppm,
+        campaign_ppm;
     uint32_t kill_leader_ppm; /* a new leader dies or is cut off at once */
-    uint64_t op_timeout; /* steps before a client gives up */
-    uint64_t min_down;   /* shortest crash (steps) */
-    int max_pad;         /* extra bytes in a command */
+    uint64_t op_timeout;      /* steps before a client gives up */
+    uint64_t min_down;        /* shortest crash (steps) */
+    int max_pad;              /* extra bytes in a command */
 };
 
 struct bs_sim {
@@ -193,15 +198,16 @@ struct bs_sim {
     FILE *out;
     struct bs_sim_params p;
     struct bs_sim_rng rng;
-    uint64_t now;   /* current step (virtual time) */
-    uint64_t seq;   /* history event counter */
-    bool healing;   /* final phase: no new faults */
-    bool narrate;   /* demo: events go through the narrator */
+    uint64_t now; /* current step (virtual time) */
+    uint64_t seq; /* history event counter */
+    bool healing; /* final phase: no new faults */
+    bool narrate; /* demo: events go through the narrator */
 
     struct bs_sim_node nodes[BS_SIM_MAX_IDS + 1]; /* index = id */
-    uint64_t max_id;                               /* ids used: 1..max_id */
+    uint64_t max_id;                              /* ids used: 1..max_id */
     struct bs_sim_net net;
     uint64_t partition_until; /* 0: no partition */
+    uint64_t client_lead;     /* the leader as clients last saw it */
 
     /* Invariant records. */
     uint64_t *leader_of_term;
@@ -215,9 +221,9 @@ struct bs_sim {
     /* Client history. */
     struct bs_sim_write *writes; /* [0] unused; id = value written */
     size_t n_writes, cap_writes;
-    struct bs_sim_read *reads;   /* [0] unused; id = read ctx */
+    struct bs_sim_read *reads; /* [0] unused; id = read ctx */
     size_t n_reads, cap_reads;
-    uint64_t *pend_w, *pend_r;   /* pending op ids */
+    uint64_t *pend_w, *pend_r; /* pending op ids */
     size_t n_pend_w, cap_pend_w, n_pend_r, cap_pend_r;
     struct bs_sim_key keys[BS_SIM_MAX_KEYS];
     uint32_t active[BS_SIM_MAX_ACTIVE];
@@ -232,8 +238,8 @@ struct bs_sim {
 void bs_sim__trace(struct bs_sim *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Records the first failure; later ones are ignored. */
-void bs_sim__fail(struct bs_sim *s, const char *invariant, const char *fmt,
-                  ...) __attribute__((format(printf, 3, 4)));
+void bs_sim__fail(struct bs_sim *s, const char *invariant, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 bool bs_sim__failed(const struct bs_sim *s);
 /* Draws the run's parameters from the seed; setup (may be NULL) may then
  * override s->p and s->net before the nodes boot. */
@@ -273,8 +279,7 @@ void bs_sim__node_retire(struct bs_sim *s, struct bs_sim_node *n);
 void bs_sim__node_ready(struct bs_sim *s, struct bs_sim_node *n);
 /* Snapshots the node's state machine at its applied index and compacts
  * the log, keeping `keep` entries (< 0: a random number). */
-void bs_sim__node_snapshot(struct bs_sim *s, struct bs_sim_node *n,
-                           int keep);
+void bs_sim__node_snapshot(struct bs_sim *s, struct bs_sim_node *n, int keep);
 /* Frees everything the node owns (end of run). */
 void bs_sim__node_free(struct bs_sim_node *n);
 /* Encodes put(key, value) plus `pad` filler bytes into buf (at least
@@ -296,6 +301,10 @@ void bs_sim__check_persist(struct bs_sim *s, struct bs_sim_node *n,
                            const struct bs_raft_entry *ents, size_t cnt);
 void bs_sim__check_apply(struct bs_sim *s, struct bs_sim_node *n,
                          const struct bs_raft_entry *e);
+/* The node applied the conf change entry at index: its configuration must
+ * be the one every other node reached there. */
+void bs_sim__check_conf(struct bs_sim *s, struct bs_sim_node *n,
+                        uint64_t index);
 void bs_sim__check_snapdata(struct bs_sim *s, struct bs_sim_node *n,
                             uint64_t index, uint64_t hash);
 void bs_sim__check_snapshot(struct bs_sim *s, struct bs_sim_node *n,

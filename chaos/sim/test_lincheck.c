@@ -12,11 +12,17 @@
 #include "errors.h"
 #include "sim.h"
 
-#define W(v, a, b) {BS_SIM_OP_WRITE, (v), (a), (b)}
-#define R(v, a, b) {BS_SIM_OP_READ, (v), (a), (b)}
+#define W(v, a, b)                                                             \
+    {                                                                          \
+        BS_SIM_OP_WRITE, (v), (a), (b)                                         \
+    }
+#define R(v, a, b)                                                             \
+    {                                                                          \
+        BS_SIM_OP_READ, (v), (a), (b)                                          \
+    }
 #define INF BS_SIM_T_INF
-#define CHECK(ops) \
-    bs_sim_lin_check((ops), sizeof(ops) / sizeof((ops)[0]), 0, 0, why, \
+#define CHECK(ops)                                                             \
+    bs_sim_lin_check((ops), sizeof(ops) / sizeof((ops)[0]), 0, 0, why,         \
                      sizeof why)
 
 static char why[256];
@@ -41,7 +47,7 @@ START_TEST(test_concurrent_good)
     /* A read overlapping a write may see either value; later reads must
      * agree with the order the earlier reads imply. */
     struct bs_sim_lin_op ops[] = {
-        W(1, 1, 10), R(0, 2, 3), R(1, 4, 5), R(1, 11, 12),
+        W(1, 1, 10),  R(0, 2, 3),   R(1, 4, 5),   R(1, 11, 12),
         W(2, 13, 20), W(3, 14, 21), R(3, 22, 23), R(3, 24, 25),
     };
     ck_assert_int_eq(CHECK(ops), 1);
@@ -51,7 +57,9 @@ END_TEST
 START_TEST(test_stale_read_bad)
 {
     struct bs_sim_lin_op ops[] = {
-        W(1, 1, 2), W(2, 3, 4), R(1, 5, 6),
+        W(1, 1, 2),
+        W(2, 3, 4),
+        R(1, 5, 6),
     };
     ck_assert_int_eq(CHECK(ops), 0);
     ck_assert_ptr_nonnull(strstr(why, "read of value 1"));
@@ -63,7 +71,9 @@ START_TEST(test_new_then_old_bad)
     /* Once a read saw the write's value, a later read cannot see the old
      * one: the write has taken effect. */
     struct bs_sim_lin_op ops[] = {
-        W(1, 1, 10), R(1, 2, 3), R(0, 4, 5),
+        W(1, 1, 10),
+        R(1, 2, 3),
+        R(0, 4, 5),
     };
     ck_assert_int_eq(CHECK(ops), 0);
 }
@@ -82,7 +92,8 @@ END_TEST
 START_TEST(test_never_written_bad)
 {
     struct bs_sim_lin_op ops[] = {
-        W(1, 1, 2), R(7, 3, 4),
+        W(1, 1, 2),
+        R(7, 3, 4),
     };
     ck_assert_int_eq(CHECK(ops), 0);
     ck_assert_ptr_nonnull(strstr(why, "never written"));
@@ -93,7 +104,8 @@ START_TEST(test_read_from_future_bad)
 {
     /* The read ends before the write begins. */
     struct bs_sim_lin_op ops[] = {
-        R(1, 1, 2), W(1, 3, 4),
+        R(1, 1, 2),
+        W(1, 3, 4),
     };
     ck_assert_int_eq(CHECK(ops), 0);
 }
@@ -103,13 +115,16 @@ START_TEST(test_indeterminate)
 {
     /* An indeterminate write may take effect late... */
     struct bs_sim_lin_op late[] = {
-        W(1, 1, INF), R(0, 2, 3), W(2, 4, 5), R(2, 6, 7), R(1, 8, 9),
-        R(1, 10, 11),
+        W(1, 1, INF), R(0, 2, 3), W(2, 4, 5),
+        R(2, 6, 7),   R(1, 8, 9), R(1, 10, 11),
     };
     ck_assert_int_eq(CHECK(late), 1);
     /* ...or never... */
     struct bs_sim_lin_op never[] = {
-        W(1, 1, INF), W(2, 2, 3), R(2, 4, 5), R(2, 6, 7),
+        W(1, 1, INF),
+        W(2, 2, 3),
+        R(2, 4, 5),
+        R(2, 6, 7),
     };
     ck_assert_int_eq(CHECK(never), 1);
     /* ...but only once. */
@@ -119,7 +134,8 @@ START_TEST(test_indeterminate)
     ck_assert_int_eq(CHECK(twice), 0);
     /* And not before its invocation. */
     struct bs_sim_lin_op early[] = {
-        R(1, 1, 2), W(1, 3, INF),
+        R(1, 1, 2),
+        W(1, 3, INF),
     };
     ck_assert_int_eq(CHECK(early), 0);
 }
@@ -214,8 +230,8 @@ START_TEST(test_random_generated)
         gen_history(&g, gops, N);
         for (size_t i = 0; i < N; i++)
             ops[i] = gops[i].op;
-        ck_assert_int_eq(
-            bs_sim_lin_check(ops, N, 0, 1000000, why, sizeof why), 1);
+        ck_assert_int_eq(bs_sim_lin_check(ops, N, 0, 1000000, why, sizeof why),
+                         1);
         /* Make a read stale: give it the value of a write that completed
          * before another completed write that completed before the read
          * began. */
@@ -226,15 +242,15 @@ START_TEST(test_random_generated)
                 if (ops[j].kind != BS_SIM_OP_WRITE || ops[j].ret == INF)
                     continue;
                 for (size_t k = 0; k < N; k++) {
-                    if (ops[k].kind != BS_SIM_OP_WRITE ||
-                        ops[k].ret == INF || ops[j].ret >= ops[k].invoke ||
+                    if (ops[k].kind != BS_SIM_OP_WRITE || ops[k].ret == INF ||
+                        ops[j].ret >= ops[k].invoke ||
                         ops[k].ret >= ops[i].invoke)
                         continue;
                     uint64_t saved = ops[i].value;
                     ops[i].value = ops[j].value;
                     bad_made++;
-                    if (bs_sim_lin_check(ops, N, 0, 1000000, why,
-                                         sizeof why) == 0)
+                    if (bs_sim_lin_check(ops, N, 0, 1000000, why, sizeof why) ==
+                        0)
                         bad_caught++;
                     ops[i].value = saved;
                     goto next_round;
@@ -263,8 +279,8 @@ START_TEST(test_zones_agree_with_search)
             uint64_t a = 1 + bs_sim_rng_below(&g, 3 * n);
             ops[i].invoke = 2 * a * 16 + i;
             ops[i].ret = ops[i].invoke + 16 * (1 + bs_sim_rng_below(&g, 8));
-            ops[i].kind = bs_sim_rng_below(&g, 2) ? BS_SIM_OP_WRITE
-                                                  : BS_SIM_OP_READ;
+            ops[i].kind =
+                bs_sim_rng_below(&g, 2) ? BS_SIM_OP_WRITE : BS_SIM_OP_READ;
             if (ops[i].kind == BS_SIM_OP_WRITE) {
                 ops[i].value = ++nw;
                 if (bs_sim_rng_below(&g, 5) == 0)
@@ -277,8 +293,8 @@ START_TEST(test_zones_agree_with_search)
         int a = bs_sim_lin_check(ops, n, 0, 0, why, sizeof why);
         int b = bs_sim_lin_zones(ops, n, 0, why, sizeof why);
         ck_assert_int_ge(a, 0);
-        ck_assert_msg(a == b, "round %d: search says %d, zones say %d",
-                      round, a, b);
+        ck_assert_msg(a == b, "round %d: search says %d, zones say %d", round,
+                      a, b);
         good += a == 1;
         bad += a == 0;
     }

@@ -1338,6 +1338,12 @@ void bs_raft_destroy(struct bs_raft *r)
     for (size_t i = 0; i < r->msgs.n; i++)
         bs_raft_msg_free(&r->msgs.v[i]);
     free(r->msgs.v);
+    /* Destroyed between ready and advance (a crash): the ready's messages
+     * are still ours (bs_sim, valgrind). */
+    for (size_t i = 0; i < r->rd_msgs.n; i++)
+        bs_raft_msg_free(&r->rd_msgs.v[i]);
+    free(r->rd_msgs.v);
+    free(r->rd_read_states);
     free(r->read_states);
     free(r->reads.v);
     free(r->reads_term.v);
