@@ -1,0 +1,993 @@
+/*
+ * db.c - the node's RocksDB instance (DESIGN.md section 3): opening it with
+ * all its column families, shard CFs, metadata records, write batches,
+ * snapshots, point reads and bounded iterators.
+ *
+ * Everything RocksDB-specific that other files need goes through
+ * engine_int.h. Error strings from RocksDB are converted to BS_E* codes here
+ * and their text kept in the db's errmsg.
+ *
+ * Tuning, for machines with 2 cores and thousands of shard CFs:
+ *   - one LRU block cache shared by every CF, holding index and filter
+ *     blocks too, so memory stays bounded however many SST files exist;
+ *   - two background jobs (one flush, one compaction) and at most two
+ *     threads opening files at startup;
+ *   - max_total_wal_size: the WAL is shared by all CFs, and an idle shard CF
+ *     with a few unflushed writes would otherwise keep every old WAL file
+ *     alive; past this size RocksDB flushes the CFs that pin the oldest one;
+ *   - db_write_buffer_size caps memtables across all CFs;
+ *   - max_open_files: half the descriptor limit, not "all SST files";
+ *   - bloom filters (10 bits/key) on shard CFs, where point reads of absent
+ *     keys are common (etcd txn compares, puts that look up the previous
+ *     version); none on raftlog, which is read by index only for entries
+ *     that exist.
+ *
+ * Durability: raft writes pass sync = true and fsync the WAL; apply writes
+ * pass sync = false but still go through the WAL, so a process crash loses
+ * nothing and a power loss loses only a suffix of applies, which are
+ * replayed from the durable log (the WAL is sequential: an apply that
+ * survived implies that every earlier raft write survived).
+ *
+ * Locking: the table of shard CF handles is guarded by a reader-writer
+ * lock; every call that uses a shard handle holds the read side for the
+ * duration of the RocksDB call, create/drop hold the write side.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "engine_int.h"
+
+#define MIB (1024u * 1024u)
+
+struct shard_cf {
+    uint64_t id;
+    rocksdb_column_family_handle_t *h;
+};
+
+struct bs_eng_db {
+    rocksdb_t *rdb;
+    struct bs_eng_db_options opt;
+    rocksdb_options_t *dbopts;    /* DB options; also default, raftstate */
+    rocksdb_options_t *logopts;   /* raftlog CF */
+    rocksdb_options_t *shardopts; /* shard CFs */
+    rocksdb_cache_t *cache;
+    rocksdb_writeoptions_t *wo_sync;
+    rocksdb_writeoptions_t *wo_nosync;
+    rocksdb_readoptions_t *ro;
+    rocksdb_column_family_handle_t *fixed[3]; /* enum bs_eng__cf */
+    rocksdb_column_family_handle_t **other;   /* CFs we do not know */
+    size_t n_other;
+
+    pthread_rwlock_t lock;   /* guards shards */
+    struct shard_cf *shards; /* sorted by id */
+    size_t n_shards;
+    size_t cap_shards;
+
+    pthread_mutex_t errlock;
+    char errmsg[BS_ENG_ERRMSG_SIZE];
+};
+
+static const char *const fixed_names[3] = {"default", "raftlog", "raftstate"};
+
+/* ------------------------------------------------------------ errors */
+
+int bs_eng__rocks_code(const char *err)
+{
+    if (!err)
+        return 0;
+    if (strncmp(err, "Corruption:", 11) == 0)
+        return BS_ECORRUPT;
+    if (strncmp(err, "Invalid argument:", 17) == 0)
+        return BS_EINVAL;
+    if (strncmp(err, "Not found:", 10) == 0)
+        return BS_ENOTFOUND;
+    return BS_EIO;
+}
+
+int bs_eng__seterr(char *buf, int code, const char *fmt, ...)
+{
+    if (buf) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, BS_ENG_ERRMSG_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int bs_eng__db_seterr(struct bs_eng_db *db, int code, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&db->errlock);
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&db->errlock);
+    return code;
+}
+
+int bs_eng__fail(char *buf, char *err, const char *what)
+{
+    int code = bs_eng__rocks_code(err);
+    if (code == 0)
+        code = BS_EIO;
+    bs_eng__seterr(buf, code, "%s: %s", what, err ? err : "unknown error");
+    free(err);
+    return code;
+}
+
+int bs_eng__db_fail(struct bs_eng_db *db, char *err, const char *what)
+{
+    int code = bs_eng__rocks_code(err);
+    if (code == 0)
+        code = BS_EIO;
+    bs_eng__db_seterr(db, code, "%s: %s", what, err ? err : "unknown error");
+    free(err);
+    return code;
+}
+
+const char *bs_eng_db_errmsg(const struct bs_eng_db *db)
+{
+    return db->errmsg;
+}
+
+/* ----------------------------------------------------------- options */
+
+void bs_eng_db_options_default(struct bs_eng_db_options *o)
+{
+    o->sync = true;
+    o->block_cache_bytes = 64 * (size_t)MIB;
+    o->max_background_jobs = 2;
+    o->write_buffer_bytes = 8 * (size_t)MIB;
+}
+
+/* Table options shared by all CFs: the common cache, index and filter
+ * blocks inside it (bounded memory with many SSTs), bloom filter if
+ * asked. */
+static void set_table(struct bs_eng_db *db, rocksdb_options_t *o, bool bloom)
+{
+    rocksdb_block_based_table_options_t *t =
+        rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(t, db->cache);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(
+        t, 1);
+    rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t,
+                                                                            1);
+    rocksdb_block_based_options_set_format_version(t, 5);
+    if (bloom) /* the table options take ownership of the policy */
+        rocksdb_block_based_options_set_filter_policy(
+            t, rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_options_set_block_based_table_factory(o, t); /* copies */
+    rocksdb_block_based_options_destroy(t);
+}
+
+static void set_cf_common(struct bs_eng_db *db, rocksdb_options_t *o)
+{
+    rocksdb_options_set_write_buffer_size(o, db->opt.write_buffer_bytes);
+    rocksdb_options_set_max_write_buffer_number(o, 2);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+}
+
+/* RocksDB keeps every SST file open by default; with one CF per shard
+ * that can exhaust the descriptor limit, which the rpc layer needs too.
+ * Keep at most half of it for table files (LRU beyond that). */
+static int max_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return -1;
+    rlim_t half = rl.rlim_cur / 2;
+    if (half < 64)
+        half = 64;
+    if (half > 1000000)
+        half = 1000000;
+    return (int)half;
+}
+
+static int make_options(struct bs_eng_db *db)
+{
+    db->cache = rocksdb_cache_create_lru(db->opt.block_cache_bytes);
+    db->dbopts = rocksdb_options_create();
+    db->logopts = rocksdb_options_create();
+    db->shardopts = rocksdb_options_create();
+    db->wo_sync = rocksdb_writeoptions_create();
+    db->wo_nosync = rocksdb_writeoptions_create();
+    db->ro = rocksdb_readoptions_create();
+    if (!db->cache || !db->dbopts || !db->logopts || !db->shardopts ||
+        !db->wo_sync || !db->wo_nosync || !db->ro)
+        return BS_ENOMEM;
+
+    rocksdb_options_t *o = db->dbopts;
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    rocksdb_options_set_paranoid_checks(o, 1);
+    rocksdb_options_set_max_background_jobs(o, db->opt.max_background_jobs);
+    rocksdb_options_set_max_file_opening_threads(o, 2);
+    rocksdb_options_set_max_open_files(o, max_open_files());
+    rocksdb_options_set_max_total_wal_size(o, 256 * (uint64_t)MIB);
+    size_t dbwb = 4 * db->opt.write_buffer_bytes;
+    if (dbwb < 64 * (size_t)MIB)
+        dbwb = 64 * (size_t)MIB;
+    rocksdb_options_set_db_write_buffer_size(o, dbwb);
+    rocksdb_options_set_bytes_per_sync(o, MIB);
+    rocksdb_options_set_wal_bytes_per_sync(o, MIB);
+    rocksdb_options_set_keep_log_file_num(o, 4);
+    rocksdb_options_set_max_log_file_size(o, 16 * (size_t)MIB);
+    set_table(db, o, false);
+    set_cf_common(db, o);
+
+    /* raftlog: same DB options (only the CF part matters for a CF). */
+    rocksdb_options_t *l = db->logopts;
+    rocksdb_options_set_max_background_jobs(l, db->opt.max_background_jobs);
+    set_table(db, l, false);
+    set_cf_common(db, l);
+
+    rocksdb_options_t *s = db->shardopts;
+    rocksdb_options_set_max_background_jobs(s, db->opt.max_background_jobs);
+    set_table(db, s, true);
+    set_cf_common(db, s);
+
+    rocksdb_writeoptions_set_sync(db->wo_sync, db->opt.sync ? 1 : 0);
+    rocksdb_writeoptions_set_sync(db->wo_nosync, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------ shard table */
+
+static void shard_name(char *buf, size_t cap, uint64_t id)
+{
+    snprintf(buf, cap, "s%" PRIu64, id);
+}
+
+/* Parses a canonical "s<decimal id>"; false for anything else. */
+static bool parse_shard_name(const char *name, uint64_t *id)
+{
+    if (name[0] != 's' || name[1] < '0' || name[1] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(name + 1, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    char canon[32];
+    shard_name(canon, sizeof(canon), (uint64_t)v);
+    if (strcmp(canon, name) != 0)
+        return false; /* "s007": not one of ours */
+    *id = (uint64_t)v;
+    return true;
+}
+
+/* Index of id in db->shards, or the insertion point with *found false. */
+static size_t shard_find(const struct bs_eng_db *db, uint64_t id, bool *found)
+{
+    size_t lo = 0, hi = db->n_shards;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (db->shards[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < db->n_shards && db->shards[lo].id == id;
+    return lo;
+}
+
+static int shard_reserve(struct bs_eng_db *db)
+{
+    if (db->n_shards < db->cap_shards)
+        return 0;
+    size_t cap = db->cap_shards ? 2 * db->cap_shards : 16;
+    struct shard_cf *v = realloc(db->shards, cap * sizeof(*v));
+    if (!v)
+        return BS_ENOMEM;
+    db->shards = v;
+    db->cap_shards = cap;
+    return 0;
+}
+
+/* Inserts at pos; capacity must have been reserved. */
+static void shard_insert(struct bs_eng_db *db, size_t pos, uint64_t id,
+                         rocksdb_column_family_handle_t *h)
+{
+    memmove(db->shards + pos + 1, db->shards + pos,
+            (db->n_shards - pos) * sizeof(db->shards[0]));
+    db->shards[pos].id = id;
+    db->shards[pos].h = h;
+    db->n_shards++;
+}
+
+static void shard_remove(struct bs_eng_db *db, size_t pos)
+{
+    memmove(db->shards + pos, db->shards + pos + 1,
+            (db->n_shards - pos - 1) * sizeof(db->shards[0]));
+    db->n_shards--;
+}
+
+int bs_eng__shard_acquire(struct bs_eng_db *db, uint64_t shard_id,
+                          rocksdb_column_family_handle_t **cf)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    bool found;
+    size_t pos = shard_find(db, shard_id, &found);
+    if (!found) {
+        pthread_rwlock_unlock(&db->lock);
+        return BS_ENOTFOUND;
+    }
+    *cf = db->shards[pos].h;
+    return 0;
+}
+
+void bs_eng__shard_release(struct bs_eng_db *db)
+{
+    pthread_rwlock_unlock(&db->lock);
+}
+
+/* ----------------------------------------------------------- open/close */
+
+static int add_handle(struct bs_eng_db *db, const char *name,
+                      rocksdb_column_family_handle_t *h)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, fixed_names[i]) == 0) {
+            db->fixed[i] = h;
+            return 0;
+        }
+    }
+    uint64_t id;
+    if (parse_shard_name(name, &id)) {
+        bool found;
+        if (shard_reserve(db) != 0)
+            return BS_ENOMEM;
+        size_t pos = shard_find(db, id, &found);
+        shard_insert(db, pos, id, h);
+        return 0;
+    }
+    rocksdb_column_family_handle_t **v =
+        realloc(db->other, (db->n_other + 1) * sizeof(*v));
+    if (!v)
+        return BS_ENOMEM;
+    db->other = v;
+    db->other[db->n_other++] = h;
+    return 0;
+}
+
+/* True if path/CURRENT exists: the directory holds a database. */
+static bool has_current(const char *dir)
+{
+    size_t n = strlen(dir) + sizeof("/CURRENT");
+    char *p = malloc(n);
+    if (!p)
+        return true; /* be conservative: do not treat it as new */
+    snprintf(p, n, "%s/CURRENT", dir);
+    struct stat st;
+    bool ok = stat(p, &st) == 0;
+    free(p);
+    return ok;
+}
+
+int bs_eng_db_open(const char *dir, const struct bs_eng_db_options *o,
+                   struct bs_eng_db **out, char *errmsg)
+{
+    char **existing = NULL;
+    size_t n_existing = 0;
+    const char **names = NULL;
+    const rocksdb_options_t **cfopts = NULL;
+    rocksdb_column_family_handle_t **handles = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!dir || !*dir)
+        return bs_eng__seterr(errmsg, BS_EINVAL, "db open: empty path");
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return bs_eng__seterr(errmsg, BS_EINVAL,
+                              "db open: %s exists and is not a directory", dir);
+
+    struct bs_eng_db *db = calloc(1, sizeof(*db));
+    if (!db)
+        return bs_eng__seterr(errmsg, BS_ENOMEM, "db open: out of memory");
+    pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->errlock, NULL);
+    bs_eng_db_options_default(&db->opt);
+    if (o) {
+        db->opt.sync = o->sync;
+        if (o->block_cache_bytes)
+            db->opt.block_cache_bytes = o->block_cache_bytes;
+        if (o->max_background_jobs > 0)
+            db->opt.max_background_jobs = o->max_background_jobs;
+        if (o->write_buffer_bytes)
+            db->opt.write_buffer_bytes = o->write_buffer_bytes;
+    }
+    rc = make_options(db);
+    if (rc != 0) {
+        bs_eng__seterr(errmsg, rc, "db open: out of memory");
+        goto err;
+    }
+
+    existing = rocksdb_list_column_families(db->dbopts, dir, &n_existing, &err);
+    if (err) {
+        /* RocksDB returns an (empty) array even on error. */
+        if (existing)
+            rocksdb_list_column_families_destroy(existing, 0);
+        existing = NULL;
+        n_existing = 0;
+        if (has_current(dir)) {
+            rc = bs_eng__fail(errmsg, err, "db open: listing column families");
+            goto err;
+        }
+        free(err); /* a new database */
+        err = NULL;
+    }
+
+    names = calloc(n_existing + 3, sizeof(*names));
+    cfopts = calloc(n_existing + 3, sizeof(*cfopts));
+    handles = calloc(n_existing + 3, sizeof(*handles));
+    if (!names || !cfopts || !handles) {
+        rc = bs_eng__seterr(errmsg, BS_ENOMEM, "db open: out of memory");
+        goto err;
+    }
+    for (size_t i = 0; i < n_existing; i++) {
+        uint64_t id;
+        names[n] = existing[i];
+        if (parse_shard_name(existing[i], &id))
+            cfopts[n] = db->shardopts;
+        else if (strcmp(existing[i], "raftlog") == 0)
+            cfopts[n] = db->logopts;
+        else
+            cfopts[n] = db->dbopts;
+        n++;
+    }
+    for (int f = 0; f < 3; f++) {
+        bool have = false;
+        for (size_t i = 0; i < n_existing; i++)
+            have = have || strcmp(existing[i], fixed_names[f]) == 0;
+        if (!have) {
+            names[n] = fixed_names[f];
+            cfopts[n] = f == BS_ENG__CF_RAFTLOG ? db->logopts : db->dbopts;
+            n++;
+        }
+    }
+
+    db->rdb = rocksdb_open_column_families(db->dbopts, dir, (int)n, names,
+                                           cfopts, handles, &err);
+    if (err) {
+        db->rdb = NULL;
+        rc = bs_eng__fail(errmsg, err, "db open");
+        goto err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = add_handle(db, names[i], handles[i]);
+        if (rc != 0) {
+            /* Destroy the ones not yet recorded; close destroys the rest. */
+            for (size_t j = i; j < n; j++)
+                rocksdb_column_family_handle_destroy(handles[j]);
+            bs_eng__seterr(errmsg, rc, "db open: out of memory");
+            goto err;
+        }
+    }
+    if (existing)
+        rocksdb_list_column_families_destroy(existing, n_existing);
+    free(names);
+    free(cfopts);
+    free(handles);
+    *out = db;
+    return 0;
+
+err:
+    if (existing)
+        rocksdb_list_column_families_destroy(existing, n_existing);
+    free(names);
+    free(cfopts);
+    free(handles);
+    bs_eng_db_close(db);
+    return rc;
+}
+
+void bs_eng_db_close(struct bs_eng_db *db)
+{
+    if (!db)
+        return;
+    /* Handles go before the db (RocksDB's rule). */
+    for (int i = 0; i < 3; i++)
+        if (db->fixed[i])
+            rocksdb_column_family_handle_destroy(db->fixed[i]);
+    for (size_t i = 0; i < db->n_shards; i++)
+        rocksdb_column_family_handle_destroy(db->shards[i].h);
+    for (size_t i = 0; i < db->n_other; i++)
+        rocksdb_column_family_handle_destroy(db->other[i]);
+    if (db->rdb)
+        rocksdb_close(db->rdb);
+    if (db->ro)
+        rocksdb_readoptions_destroy(db->ro);
+    if (db->wo_sync)
+        rocksdb_writeoptions_destroy(db->wo_sync);
+    if (db->wo_nosync)
+        rocksdb_writeoptions_destroy(db->wo_nosync);
+    if (db->shardopts)
+        rocksdb_options_destroy(db->shardopts);
+    if (db->logopts)
+        rocksdb_options_destroy(db->logopts);
+    if (db->dbopts)
+        rocksdb_options_destroy(db->dbopts);
+    if (db->cache)
+        rocksdb_cache_destroy(db->cache);
+    free(db->shards);
+    free(db->other);
+    pthread_rwlock_destroy(&db->lock);
+    pthread_mutex_destroy(&db->errlock);
+    free(db);
+}
+
+rocksdb_t *bs_eng__db_rocks(struct bs_eng_db *db)
+{
+    return db->rdb;
+}
+
+rocksdb_column_family_handle_t *bs_eng__db_cf(struct bs_eng_db *db,
+                                              enum bs_eng__cf which)
+{
+    return db->fixed[which];
+}
+
+const rocksdb_options_t *bs_eng__db_shard_options(struct bs_eng_db *db)
+{
+    return db->shardopts;
+}
+
+const rocksdb_readoptions_t *bs_eng__db_readopts(struct bs_eng_db *db)
+{
+    return db->ro;
+}
+
+/* ---------------------------------------------------------- shard CFs */
+
+/* Creates the CF; write lock held, capacity reserved, id absent. */
+static int create_locked(struct bs_eng_db *db, uint64_t shard_id, size_t pos)
+{
+    char name[32];
+    char *err = NULL;
+    shard_name(name, sizeof(name), shard_id);
+    rocksdb_column_family_handle_t *h =
+        rocksdb_create_column_family(db->rdb, db->shardopts, name, &err);
+    if (err)
+        return bs_eng__db_fail(db, err, "create column family");
+    shard_insert(db, pos, shard_id, h);
+    return 0;
+}
+
+/* Drops the CF at pos; write lock held. */
+static int drop_locked(struct bs_eng_db *db, size_t pos)
+{
+    char *err = NULL;
+    rocksdb_drop_column_family(db->rdb, db->shards[pos].h, &err);
+    if (err)
+        return bs_eng__db_fail(db, err, "drop column family");
+    rocksdb_column_family_handle_destroy(db->shards[pos].h);
+    shard_remove(db, pos);
+    return 0;
+}
+
+int bs_eng_db_shard_create(struct bs_eng_db *db, uint64_t shard_id)
+{
+    int rc;
+    bool found;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t pos = shard_find(db, shard_id, &found);
+    if (found)
+        rc = BS_EEXIST;
+    else if ((rc = shard_reserve(db)) == 0)
+        rc = create_locked(db, shard_id, pos);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+int bs_eng_db_shard_drop(struct bs_eng_db *db, uint64_t shard_id)
+{
+    int rc;
+    bool found;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t pos = shard_find(db, shard_id, &found);
+    rc = found ? drop_locked(db, pos) : BS_ENOTFOUND;
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+int bs_eng__shard_recreate(struct bs_eng_db *db, uint64_t shard_id)
+{
+    int rc;
+    bool found;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t pos = shard_find(db, shard_id, &found);
+    if (found && (rc = drop_locked(db, pos)) != 0)
+        goto out;
+    if ((rc = shard_reserve(db)) != 0)
+        goto out;
+    rc = create_locked(db, shard_id, pos);
+out:
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+bool bs_eng_db_shard_exists(const struct bs_eng_db *db, uint64_t shard_id)
+{
+    struct bs_eng_db *m = (struct bs_eng_db *)db; /* the lock is mutable */
+    bool found;
+    pthread_rwlock_rdlock(&m->lock);
+    shard_find(m, shard_id, &found);
+    pthread_rwlock_unlock(&m->lock);
+    return found;
+}
+
+size_t bs_eng_db_shard_list(const struct bs_eng_db *db, uint64_t *ids,
+                            size_t cap)
+{
+    struct bs_eng_db *m = (struct bs_eng_db *)db;
+    pthread_rwlock_rdlock(&m->lock);
+    size_t n = m->n_shards;
+    for (size_t i = 0; i < n && i < cap; i++)
+        ids[i] = m->shards[i].id;
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+/* -------------------------------------------------------------- meta */
+
+int bs_eng_db_meta_put(struct bs_eng_db *db, const char *key, const void *val,
+                       size_t len)
+{
+    char *err = NULL;
+    rocksdb_put_cf(db->rdb, db->wo_sync, db->fixed[BS_ENG__CF_DEFAULT], key,
+                   strlen(key), val, len, &err);
+    if (err)
+        return bs_eng__db_fail(db, err, "meta put");
+    return 0;
+}
+
+int bs_eng_db_meta_get(struct bs_eng_db *db, const char *key, void **val,
+                       size_t *len)
+{
+    return bs_eng__get_cf(db, db->fixed[BS_ENG__CF_DEFAULT], NULL, key,
+                          strlen(key), val, len);
+}
+
+/* ------------------------------------------------------- write batches */
+
+struct bs_eng_wb *bs_eng_wb_create(void)
+{
+    struct bs_eng_wb *wb = malloc(sizeof(*wb));
+    if (!wb)
+        return NULL;
+    wb->b = rocksdb_writebatch_create();
+    if (!wb->b) {
+        free(wb);
+        return NULL;
+    }
+    return wb;
+}
+
+void bs_eng_wb_destroy(struct bs_eng_wb *wb)
+{
+    if (!wb)
+        return;
+    rocksdb_writebatch_destroy(wb->b);
+    free(wb);
+}
+
+void bs_eng_wb_clear(struct bs_eng_wb *wb)
+{
+    rocksdb_writebatch_clear(wb->b);
+}
+
+size_t bs_eng_wb_count(const struct bs_eng_wb *wb)
+{
+    return (size_t)rocksdb_writebatch_count(wb->b);
+}
+
+size_t bs_eng_wb_bytes(const struct bs_eng_wb *wb)
+{
+    size_t size = 0;
+    (void)rocksdb_writebatch_data(wb->b, &size);
+    return size;
+}
+
+int bs_eng_wb_put(struct bs_eng_wb *wb, struct bs_eng_db *db, uint64_t shard_id,
+                  const void *key, size_t klen, const void *val, size_t vlen)
+{
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0)
+        return rc;
+    rocksdb_writebatch_put_cf(wb->b, cf, key, klen, val, vlen);
+    bs_eng__shard_release(db);
+    return 0;
+}
+
+int bs_eng_wb_delete(struct bs_eng_wb *wb, struct bs_eng_db *db,
+                     uint64_t shard_id, const void *key, size_t klen)
+{
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0)
+        return rc;
+    rocksdb_writebatch_delete_cf(wb->b, cf, key, klen);
+    bs_eng__shard_release(db);
+    return 0;
+}
+
+int bs_eng_wb_delete_range(struct bs_eng_wb *wb, struct bs_eng_db *db,
+                           uint64_t shard_id, const void *start, size_t slen,
+                           const void *end, size_t elen)
+{
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0)
+        return rc;
+    rocksdb_writebatch_delete_range_cf(wb->b, cf, start, slen, end, elen);
+    bs_eng__shard_release(db);
+    return 0;
+}
+
+int bs_eng_db_write(struct bs_eng_db *db, struct bs_eng_wb *wb, bool sync)
+{
+    char *err = NULL;
+    rocksdb_write(db->rdb, sync ? db->wo_sync : db->wo_nosync, wb->b, &err);
+    if (err)
+        return bs_eng__db_fail(db, err, "write batch");
+    return 0;
+}
+
+/* ------------------------------------------------------------- reads */
+
+struct bs_eng_snap *bs_eng_snap_create(struct bs_eng_db *db)
+{
+    struct bs_eng_snap *s = malloc(sizeof(*s));
+    if (!s)
+        return NULL;
+    s->s = rocksdb_create_snapshot(db->rdb);
+    return s;
+}
+
+void bs_eng_snap_release(struct bs_eng_db *db, struct bs_eng_snap *s)
+{
+    if (!s)
+        return;
+    rocksdb_release_snapshot(db->rdb, s->s);
+    free(s);
+}
+
+int bs_eng__get_cf(struct bs_eng_db *db, rocksdb_column_family_handle_t *cf,
+                   const struct bs_eng_snap *snap, const void *key, size_t klen,
+                   void **val, size_t *vlen)
+{
+    char *err = NULL;
+    rocksdb_readoptions_t *ro = db->ro;
+    if (snap) {
+        ro = rocksdb_readoptions_create();
+        if (!ro)
+            return BS_ENOMEM;
+        rocksdb_readoptions_set_snapshot(ro, snap->s);
+    }
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_get_pinned_cf(db->rdb, ro, cf, key, klen, &err);
+    if (ro != db->ro)
+        rocksdb_readoptions_destroy(ro);
+    if (err)
+        return bs_eng__db_fail(db, err, "get");
+    if (!ps)
+        return BS_ENOTFOUND;
+    size_t n;
+    const char *p = rocksdb_pinnableslice_value(ps, &n);
+    void *copy = malloc(n ? n : 1);
+    if (!copy) {
+        rocksdb_pinnableslice_destroy(ps);
+        return BS_ENOMEM;
+    }
+    memcpy(copy, p, n);
+    rocksdb_pinnableslice_destroy(ps);
+    *val = copy;
+    *vlen = n;
+    return 0;
+}
+
+int bs_eng_get(struct bs_eng_db *db, const struct bs_eng_snap *snap,
+               uint64_t shard_id, const void *key, size_t klen, void **val,
+               size_t *vlen)
+{
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0)
+        return rc;
+    rc = bs_eng__get_cf(db, cf, snap, key, klen, val, vlen);
+    bs_eng__shard_release(db);
+    return rc;
+}
+
+/* ---------------------------------------------------------- iterators */
+
+/*
+ * RocksDB's read options point at the bound slices and the iterator points
+ * at the read options, so the iterator owns all three and frees them
+ * together.
+ */
+struct bs_eng_iter {
+    struct bs_eng_db *db;
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ro;
+    char *lower;
+    size_t llen;
+    char *upper;
+    size_t ulen;
+};
+
+static char *dup_bytes(const void *p, size_t n)
+{
+    char *c = malloc(n ? n : 1);
+    if (c && n)
+        memcpy(c, p, n);
+    return c;
+}
+
+int bs_eng_iter_create(struct bs_eng_db *db, const struct bs_eng_snap *snap,
+                       uint64_t shard_id, const void *lower, size_t llen,
+                       const void *upper, size_t ulen, struct bs_eng_iter **out)
+{
+    *out = NULL;
+    struct bs_eng_iter *it = calloc(1, sizeof(*it));
+    if (!it)
+        return BS_ENOMEM;
+    it->db = db;
+    it->ro = rocksdb_readoptions_create();
+    if (!it->ro)
+        goto nomem;
+    if (lower) {
+        if (!(it->lower = dup_bytes(lower, llen)))
+            goto nomem;
+        it->llen = llen;
+        rocksdb_readoptions_set_iterate_lower_bound(it->ro, it->lower, llen);
+    }
+    if (upper) {
+        if (!(it->upper = dup_bytes(upper, ulen)))
+            goto nomem;
+        it->ulen = ulen;
+        rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->upper, ulen);
+    }
+    if (snap)
+        rocksdb_readoptions_set_snapshot(it->ro, snap->s);
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0) {
+        bs_eng_iter_destroy(it);
+        return rc;
+    }
+    /* The iterator pins the CF's data itself: a later drop is safe. */
+    it->it = rocksdb_create_iterator_cf(db->rdb, it->ro, cf);
+    bs_eng__shard_release(db);
+    if (!it->it)
+        goto nomem;
+    *out = it;
+    return 0;
+nomem:
+    bs_eng_iter_destroy(it);
+    return BS_ENOMEM;
+}
+
+void bs_eng_iter_destroy(struct bs_eng_iter *it)
+{
+    if (!it)
+        return;
+    if (it->it)
+        rocksdb_iter_destroy(it->it);
+    if (it->ro)
+        rocksdb_readoptions_destroy(it->ro);
+    free(it->lower);
+    free(it->upper);
+    free(it);
+}
+
+static int cmp_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+void bs_eng_iter_seek(struct bs_eng_iter *it, const void *key, size_t klen)
+{
+    /* Clamp to the bounds ourselves rather than rely on how a given
+     * RocksDB version treats targets outside them. */
+    if (it->lower && cmp_bytes(key, klen, it->lower, it->llen) < 0) {
+        key = it->lower;
+        klen = it->llen;
+    }
+    rocksdb_iter_seek(it->it, key, klen);
+}
+
+void bs_eng_iter_seek_first(struct bs_eng_iter *it)
+{
+    rocksdb_iter_seek_to_first(it->it);
+}
+
+void bs_eng_iter_seek_last(struct bs_eng_iter *it)
+{
+    rocksdb_iter_seek_to_last(it->it);
+}
+
+void bs_eng_iter_seek_for_prev(struct bs_eng_iter *it, const void *key,
+                               size_t klen)
+{
+    if (it->upper && cmp_bytes(key, klen, it->upper, it->ulen) >= 0) {
+        rocksdb_iter_seek_to_last(it->it);
+        return;
+    }
+    rocksdb_iter_seek_for_prev(it->it, key, klen);
+}
+
+bool bs_eng_iter_valid(const struct bs_eng_iter *it)
+{
+    return rocksdb_iter_valid(it->it) != 0;
+}
+
+void bs_eng_iter_next(struct bs_eng_iter *it)
+{
+    rocksdb_iter_next(it->it);
+}
+
+void bs_eng_iter_prev(struct bs_eng_iter *it)
+{
+    rocksdb_iter_prev(it->it);
+}
+
+const void *bs_eng_iter_key(const struct bs_eng_iter *it, size_t *len)
+{
+    if (!rocksdb_iter_valid(it->it)) {
+        *len = 0;
+        return NULL;
+    }
+    return rocksdb_iter_key(it->it, len);
+}
+
+const void *bs_eng_iter_value(const struct bs_eng_iter *it, size_t *len)
+{
+    if (!rocksdb_iter_valid(it->it)) {
+        *len = 0;
+        return NULL;
+    }
+    return rocksdb_iter_value(it->it, len);
+}
+
+int bs_eng_iter_status(const struct bs_eng_iter *it)
+{
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (!err)
+        return 0;
+    return bs_eng__db_fail(it->db, err, "iterator");
+}
+
+/* ---------------------------------------------------------- test hooks */
+
+int bs_eng__test_log_put_raw(struct bs_eng_db *db, uint64_t shard_id,
+                             uint64_t index, const void *val, size_t len)
+{
+    uint8_t key[16];
+    char *err = NULL;
+    bs_eng__put_u64be(key, shard_id);
+    bs_eng__put_u64be(key + 8, index);
+    rocksdb_put_cf(db->rdb, db->wo_sync, db->fixed[BS_ENG__CF_RAFTLOG],
+                   (const char *)key, sizeof(key), val, len, &err);
+    if (err)
+        return bs_eng__db_fail(db, err, "raw put");
+    return 0;
+}
