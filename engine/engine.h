@@ -459,8 +459,9 @@ int bs_eng_store_process(struct bs_eng_store *s);
 
 /* Called once with the outcome of a request: status 0 and the state
  * machine's response (borrowed for the call), or BS_ENOTLEADER /
- * BS_EDROPPED (definitely not applied), BS_ETIMEDOUT (outcome unknown),
- * BS_ESTOPPED. */
+ * BS_EDROPPED (definitely not applied: another entry took its index),
+ * BS_ETIMEDOUT (outcome unknown: no answer in time, or a snapshot covered
+ * its index), BS_ESTOPPED (store closed: outcome unknown). */
 typedef void (*bs_eng_done_cb)(void *ctx, int status, const void *resp,
                                size_t len);
 

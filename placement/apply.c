@@ -134,7 +134,8 @@ static int build_cluster(struct bs_pd_state *ns,
     s0->epoch = (struct bs_pd_epoch){1, 1};
     for (uint32_t j = 0; j < p; j++)
         s0->replicas[j] = (struct bs_pd_replica){
-            ns->next_replica_id++, sorted[j].id, BS_PD_ROLE_VOTER};
+            BS_ENG_REPLICA_ID(sorted[j].id, ns->next_replica_id++),
+            sorted[j].id, BS_PD_ROLE_VOTER};
     s0->n_replicas = p;
     s0->leader = s0->replicas[0].id;
     bs_pd__shard_insert(ns, s0, 0);
@@ -154,7 +155,8 @@ static int build_cluster(struct bs_pd_state *ns,
         for (uint32_t j = 0; j < r; j++) {
             uint32_t k = (uint32_t)(((uint64_t)i * r + j) % n);
             s->replicas[j] = (struct bs_pd_replica){
-                ns->next_replica_id++, sorted[k].id, BS_PD_ROLE_VOTER};
+                BS_ENG_REPLICA_ID(sorted[k].id, ns->next_replica_id++),
+                sorted[k].id, BS_PD_ROLE_VOTER};
             uint32_t kb = (uint32_t)(((uint64_t)i * r + best) % n);
             if (leads[k] < leads[kb])
                 best = j;

@@ -564,4 +564,37 @@ int bs_pd_encode_all(const struct bs_pd_state *st, uint8_t **out, size_t *len);
 int bs_pd_decode_all(struct bs_pd_state *st, const uint8_t *data, size_t len,
                      char *errmsg);
 
+
+/* ------------------------------------------- shard 0 in the store (sm.c) */
+
+/* The placement state machine as the store's state machine of shard 0
+ * (engine.h, struct bs_eng_sm_ops). A CF without state opens blank
+ * (applied 0) until a snapshot is installed. */
+int bs_pd_sm_open(struct bs_eng_db *db, void **sm,
+                  const struct bs_eng_sm_ops **ops);
+/* The placement state of an open shard-0 state machine (NULL if blank);
+ * borrowed, valid until the next store call. Any replica of shard 0 can
+ * route keys with it (bs_pd_route). */
+const struct bs_pd_state *bs_pd_sm_state(void *sm);
+/*
+ * Bootstraps a new cluster on this node's db: applies the BOOTSTRAP
+ * command at index 1 to a fresh placement state and writes it (synced)
+ * with shard 0's Raft apply state {index 1, term 1, conf = shard 0's
+ * replicas}. Every initial member does the same with the same command,
+ * so they agree; then each creates its groups (shard 0 and its data
+ * shards) from the returned state. Returns 0 and *out (caller destroys),
+ * BS_EEXIST if already bootstrapped, the apply's refusal (errmsg says
+ * why), or a storage error.
+ */
+int bs_pd_bootstrap_local(struct bs_eng_db *db,
+                          const struct bs_pd_cmd *boot /* borrowed */,
+                          struct bs_pd_state **out, char *errmsg);
+
+struct bs_shard_limits;
+/* The store's state machine factory for a node: shard 0 is placement,
+ * every other shard a data shard with the given limits (borrowed, must
+ * outlive the store; NULL = defaults). */
+void bs_pd_node_sm_factory(struct bs_eng_sm_factory *f,
+                           const struct bs_shard_limits *limits);
+
 #endif

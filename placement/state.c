@@ -545,8 +545,13 @@ const char *bs_pd__replicas_check(const struct bs_pd_state *st,
                "BS_RAFT_MAX_MEMBERS";
     bool voter = false;
     for (uint32_t i = 0; i < n; i++) {
-        if (reps[i].id == 0 || reps[i].id >= st->next_replica_id)
+        /* Replica ids carry their node (engine.h, BS_ENG_REPLICA_ID) and
+         * an allocated sequence number below 2^32. */
+        uint64_t seq = reps[i].id & 0xffffffffu;
+        if (seq == 0 || seq >= st->next_replica_id)
             return "a replica id is 0 or was never allocated";
+        if (BS_ENG_REPLICA_NODE(reps[i].id) != reps[i].node_id)
+            return "a replica id does not name its node";
         if (!role_valid(reps[i].role))
             return "a replica has an unknown role";
         voter |= role_votes(reps[i].role);

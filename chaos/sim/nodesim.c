@@ -17,6 +17,15 @@
  * catches lost acknowledged writes; then every replica of every shard must
  * hold exactly the same data.
  *
+ * The cluster is bootstrapped through placement (shard 0, a Raft group of
+ * its own): every node applies the same BOOTSTRAP command and creates its
+ * replicas from the resulting state. Ids for splits and new replicas come
+ * from placement's allocator; every split and replica change is reported
+ * back to placement with committed commands by a reconciler (the sim
+ * plays the node's reporting role here; in the cluster, heartbeats will).
+ * At the end every replica of shard 0 must route every key to the shard
+ * that really holds it, with the same range, epoch and replicas.
+ *
  * Durability model: RocksDB is opened without fsync (a simulated crash is
  * a process crash: what reached the OS survives), which keeps runs fast.
  * Everything is driven by one PRNG seeded from the run's seed; a failing
@@ -30,6 +39,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "placement.h"
 #include "shard.h"
 #include "sim.h"
 
@@ -104,8 +114,12 @@ struct sim {
     size_t n_hist;
     size_t cap_hist;
     uint64_t next_value;
-    uint64_t next_shard;
-    uint32_t next_replica_seq;
+    uint64_t next_shard;       /* from placement's allocator (pool) */
+    uint64_t end_shard;
+    uint32_t next_replica_seq; /* likewise */
+    uint32_t end_replica_seq;
+    bool report_busy;
+    uint64_t reports;
     char base[200];
     bool verbose;
     /* totals */
@@ -247,7 +261,7 @@ static int node_open(struct sim *s, struct node *n)
     c.snap_dir = n->snap_dir;
     c.transport.ops = &tr_ops;
     c.transport.ctx = n;
-    bs_shard_sm_factory(&c.sm_factory, &g_limits);
+    bs_pd_node_sm_factory(&c.sm_factory, &g_limits);
     c.seed = s->seed * 31 + (uint64_t)n->id;
     c.tick_ms = TICK_MS;
     c.hibernate_ticks = 20;
@@ -295,11 +309,13 @@ static void hist_add(struct sim *s, int key, uint8_t kind, uint64_t value,
     h->op.ret = ret;
 }
 
-/* Keys "k00".."k23"; values are 8-byte big-endian unique numbers, 0 =
- * absent. */
+/* Keys: a first byte spread over the key space (so that placement's
+ * initial shards, split by the first two bytes, all get keys), then
+ * "k00".."k23". Values are 8-byte big-endian unique numbers, 0 = absent. */
 static size_t key_bytes(int k, uint8_t *buf)
 {
-    return (size_t)snprintf((char *)buf, 8, "k%02d", k);
+    buf[0] = (uint8_t)(k * 256 / MAX_KEYS);
+    return 1 + (size_t)snprintf((char *)buf + 1, 7, "k%02d", k);
 }
 
 static void val_bytes(uint64_t v, uint8_t *buf)
@@ -325,6 +341,8 @@ static struct bs_shard *shard_for(struct node *n, const uint8_t *key,
     uint64_t ids[256];
     size_t cnt = bs_eng_store_groups(n->store, ids, 256);
     for (size_t i = 0; i < cnt && i < 256; i++) {
+        if (ids[i] == BS_PD_SHARD_PLACEMENT)
+            continue; /* placement's state machine, not a data shard */
         struct bs_shard *sh = bs_shard_sm_shard(bs_eng_store_sm(n->store,
                                                                 ids[i]));
         if (!sh)
@@ -578,7 +596,8 @@ static uint64_t pick_shard(struct sim *s)
 static void do_split(struct sim *s)
 {
     uint64_t shard = pick_shard(s), lead = 0;
-    int ln = shard ? leader_node(s, shard, &lead) : 0;
+    int ln = shard != BS_PD_SHARD_PLACEMENT ? leader_node(s, shard, &lead)
+                                            : 0;
     if (!ln)
         return;
     struct node *L = &s->nodes[ln];
@@ -594,8 +613,11 @@ static void do_split(struct sim *s)
     cmd.epoch = sh->desc.epoch;
     cmd.u.split.split_key = kb;
     cmd.u.split.split_key_len = kl;
-    cmd.u.split.new_shard_id = ++s->next_shard;
-    uint32_t seq = ++s->next_replica_seq;
+    if (s->next_shard >= s->end_shard ||
+        s->next_replica_seq >= s->end_replica_seq)
+        return; /* ids not allocated yet */
+    cmd.u.split.new_shard_id = s->next_shard++;
+    uint32_t seq = s->next_replica_seq++;
     struct bs_raft_conf_state cs = sh->conf;
     if (cs.n_voters_outgoing > 0 || cs.n_learners > 0)
         return; /* only plain configurations */
@@ -653,9 +675,9 @@ static void do_move(struct sim *s)
             if (!has && s->nodes[i].up)
                 target = i;
         }
-        if (!target)
+        if (!target || s->next_replica_seq >= s->end_replica_seq)
             return;
-        uint64_t rid = BS_ENG_REPLICA_ID(target, ++s->next_replica_seq);
+        uint64_t rid = BS_ENG_REPLICA_ID(target, s->next_replica_seq++);
         int rc = bs_eng_store_create_replica(s->nodes[target].store, shard,
                                              rid);
         if (rc != 0)
@@ -752,10 +774,31 @@ static void step(struct sim *s, bool faults, bool clients)
         do_transfer(s);
 }
 
+/* Converts placement's view of a shard into the shard layer's. */
+static void pd_to_desc(const struct bs_pd_shard *ps, struct bs_shard_desc *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = ps->id;
+    d->start = ps->start;
+    d->start_len = ps->start_len;
+    d->end = ps->end;
+    d->end_len = ps->end_len;
+    d->epoch.conf_ver = ps->epoch.conf_ver;
+    d->epoch.version = ps->epoch.version;
+    for (uint32_t i = 0; i < ps->n_replicas; i++) {
+        d->replicas[i].id = ps->replicas[i].id;
+        d->replicas[i].node_id = ps->replicas[i].node_id;
+        d->replicas[i].learner = ps->replicas[i].role == BS_PD_ROLE_LEARNER;
+    }
+    d->n_replicas = ps->n_replicas;
+}
+
+/* Every node applies the same BOOTSTRAP and creates its replicas from the
+ * resulting placement state: shard 0 and 4 data shards, 3 replicas each. */
 static int bootstrap(struct sim *s)
 {
-    /* Two data shards on nodes 1..3: ["", "k12") and ["k12", +inf). */
-    static const uint8_t mid[] = "k12";
+    struct bs_pd_node_info infos[MAX_NODES];
+    memset(infos, 0, sizeof(infos));
     for (int i = 1; i <= s->n_nodes; i++) {
         struct node *n = &s->nodes[i];
         n->id = i;
@@ -765,41 +808,313 @@ static int bootstrap(struct sim *s)
         mkdir(n->dir, 0755);
         if (node_open(s, n) != 0)
             return -1;
+        infos[i - 1].id = (uint64_t)i;
+        snprintf(infos[i - 1].client_addr, sizeof(infos[i - 1].client_addr),
+                 "sim:%d", i);
     }
-    for (uint64_t sid = 1; sid <= 2; sid++) {
-        struct bs_shard_desc d;
-        memset(&d, 0, sizeof(d));
-        d.id = sid;
-        if (sid == 1) {
-            d.end = (uint8_t *)mid;
-            d.end_len = 3;
-        } else {
-            d.start = (uint8_t *)mid;
-            d.start_len = 3;
+    struct bs_pd_cmd boot;
+    memset(&boot, 0, sizeof(boot));
+    boot.type = BS_PD_CMD_BOOTSTRAP;
+    boot.u.bootstrap.cluster_id = s->seed;
+    boot.u.bootstrap.initial_shards = 4;
+    boot.u.bootstrap.replicas = 3;
+    boot.u.bootstrap.n_nodes = (uint32_t)s->n_nodes;
+    boot.u.bootstrap.nodes = infos;
+    for (int i = 1; i <= s->n_nodes; i++) {
+        struct node *n = &s->nodes[i];
+        struct bs_pd_state *st = NULL;
+        char em[256] = "";
+        int rc = bs_pd_bootstrap_local(n->db, &boot, &st, em);
+        if (rc != 0) {
+            failf(s, "placement bootstrap failed: ", em);
+            return -1;
         }
-        d.epoch.conf_ver = 1;
-        d.epoch.version = 1;
-        for (int i = 0; i < 3; i++) {
-            d.replicas[i].id = BS_ENG_REPLICA_ID(i + 1, sid);
-            d.replicas[i].node_id = (uint64_t)(i + 1);
-        }
-        d.n_replicas = 3;
-        struct bs_raft_conf_state cs;
-        bs_shard_desc_conf(&d, &cs);
-        for (int i = 1; i <= 3; i++) {
-            int rc = bs_shard_bootstrap(s->nodes[i].db, &d, &cs, 1, 1);
+        for (size_t k = 0; k < bs_pd_shard_count(st) && rc == 0; k++) {
+            const struct bs_pd_shard *ps = bs_pd_shard_at(st, k);
+            const struct bs_pd_replica *mine =
+                bs_pd_shard_replica_on(ps, (uint64_t)i);
+            if (!mine)
+                continue;
+            struct bs_raft_conf_state cs;
+            bs_pd_shard_conf_state(ps, &cs);
+            if (ps->id != BS_PD_SHARD_PLACEMENT) {
+                struct bs_shard_desc d;
+                pd_to_desc(ps, &d);
+                rc = bs_shard_bootstrap(n->db, &d, &cs, 1, 1);
+            }
             if (rc == 0)
-                rc = bs_eng_store_bootstrap_group(
-                    s->nodes[i].store, sid, BS_ENG_REPLICA_ID(i, sid), &cs);
-            if (rc != 0) {
-                failf(s, "bootstrap failed: ", bs_strerror(rc));
-                return -1;
+                rc = bs_eng_store_bootstrap_group(n->store, ps->id, mine->id,
+                                                  &cs);
+        }
+        bs_pd_state_destroy(st);
+        if (rc != 0) {
+            failf(s, "bootstrap failed: ", bs_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* --------------------------------------------------- placement reporter */
+
+static uint64_t be64(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+struct alloc_wait {
+    struct sim *s;
+    int kind;
+};
+
+static void cb_alloc(void *ctx, int status, const void *resp, size_t len)
+{
+    struct alloc_wait *w = ctx;
+    struct sim *s = w->s;
+    if (s->verbose)
+        fprintf(stderr, "alloc kind=%d status=%s len=%zu\n", w->kind,
+                bs_strerror(status), len);
+    if (status == 0 && len == 8) {
+        uint64_t first = be64(resp);
+        if (w->kind == BS_PD_ID_SHARD) {
+            s->next_shard = first;
+            s->end_shard = first + 1000;
+        } else {
+            s->next_replica_seq = (uint32_t)first;
+            s->end_replica_seq = (uint32_t)first + 10000;
+        }
+    }
+    free(w);
+}
+
+static void propose_pd(struct sim *s, const struct bs_pd_cmd *cmd,
+                       bs_eng_done_cb cb, void *ctx)
+{
+    uint64_t lead = 0;
+    int ln = leader_node(s, BS_PD_SHARD_PLACEMENT, &lead);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!ln || bs_pd_cmd_encode(cmd, &buf, &len) != 0 ||
+        bs_eng_store_propose(s->nodes[ln].store, BS_PD_SHARD_PLACEMENT, buf,
+                             len, cb, ctx) != 0)
+        cb(ctx, BS_ENOTLEADER, NULL, 0);
+    free(buf);
+}
+
+/* Reserves a pool of shard and replica ids from placement (as a node
+ * would, in batches). */
+static void alloc_pools(struct sim *s)
+{
+    for (int kind = BS_PD_ID_SHARD; kind <= BS_PD_ID_REPLICA; kind++) {
+        for (int tries = 0; tries < 200 && !s->fail[0]; tries++) {
+            if (kind == BS_PD_ID_SHARD ? s->end_shard : s->end_replica_seq)
+                break;
+            struct alloc_wait *w = malloc(sizeof(*w));
+            if (!w)
+                return;
+            w->s = s;
+            w->kind = kind;
+            struct bs_pd_cmd cmd = {.type = BS_PD_CMD_ALLOC_IDS};
+            cmd.u.alloc.kind = (uint8_t)kind;
+            cmd.u.alloc.count = kind == BS_PD_ID_SHARD ? 1000 : 10000;
+            propose_pd(s, &cmd, cb_alloc, w);
+            for (int k = 0; k < 20; k++)
+                step(s, false, false);
+        }
+    }
+}
+
+static void cb_report(void *ctx, int status, const void *resp, size_t len)
+{
+    struct sim *s = ctx;
+    (void)resp;
+    (void)len;
+    s->report_busy = false;
+    if (status == 0)
+        s->reports++;
+}
+
+/* Placement's state on the leader of shard 0 (NULL if none). */
+static const struct bs_pd_state *pd_view(struct sim *s)
+{
+    uint64_t lead = 0;
+    int ln = leader_node(s, BS_PD_SHARD_PLACEMENT, &lead);
+    if (!ln)
+        return NULL;
+    return bs_pd_sm_state(bs_eng_store_sm(s->nodes[ln].store,
+                                          BS_PD_SHARD_PLACEMENT));
+}
+
+/* The freshest loaded view of data shard id on its leader. */
+static struct bs_shard *actual_shard(struct sim *s, uint64_t id)
+{
+    uint64_t lead = 0;
+    int ln = leader_node(s, id, &lead);
+    if (!ln)
+        return NULL;
+    return bs_shard_sm_shard(bs_eng_store_sm(s->nodes[ln].store, id));
+}
+
+static bool conf_plain(const struct bs_raft_conf_state *cs)
+{
+    return cs->n_voters_outgoing == 0 && cs->n_learners_next == 0;
+}
+
+static void fill_replicas(const struct bs_shard *sh,
+                          struct bs_pd_replica *reps, uint32_t *n)
+{
+    *n = 0;
+    for (uint32_t i = 0; i < sh->conf.n_voters; i++)
+        reps[(*n)++] = (struct bs_pd_replica){
+            sh->conf.voters[i], BS_ENG_REPLICA_NODE(sh->conf.voters[i]),
+            BS_PD_ROLE_VOTER};
+    for (uint32_t i = 0; i < sh->conf.n_learners; i++)
+        reps[(*n)++] = (struct bs_pd_replica){
+            sh->conf.learners[i], BS_ENG_REPLICA_NODE(sh->conf.learners[i]),
+            BS_PD_ROLE_LEARNER};
+}
+
+/*
+ * One reconciliation pass: proposes the first missing report, if any.
+ * Returns true if placement already matches every data shard.
+ */
+static bool reconcile(struct sim *s)
+{
+    if (s->report_busy)
+        return false;
+    const struct bs_pd_state *pd = pd_view(s);
+    if (!pd)
+        return false;
+    /* All data shard ids any node holds. */
+    uint64_t ids[512];
+    size_t n_ids = 0;
+    for (int i = 1; i <= s->n_nodes; i++) {
+        if (!s->nodes[i].up)
+            continue;
+        uint64_t g[256];
+        size_t n = bs_eng_store_groups(s->nodes[i].store, g, 256);
+        for (size_t k = 0; k < n && k < 256; k++) {
+            bool dup = g[k] == BS_PD_SHARD_PLACEMENT;
+            for (size_t j = 0; j < n_ids; j++)
+                dup |= ids[j] == g[k];
+            if (!dup && n_ids < 512)
+                ids[n_ids++] = g[k];
+        }
+    }
+    bool match = true;
+    /* Splits first: among unknown shards, the one whose parent (the known
+     * shard containing its start key) it split from first, i.e. the
+     * greatest start key for that parent. */
+    const struct bs_shard *best = NULL;
+    const struct bs_pd_shard *best_parent = NULL;
+    for (size_t i = 0; i < n_ids; i++) {
+        if (bs_pd_shard_find(pd, ids[i]))
+            continue;
+        match = false;
+        struct bs_shard *sh = actual_shard(s, ids[i]);
+        if (!sh)
+            continue;
+        const struct bs_pd_shard *parent = NULL;
+        if (bs_pd_route(pd, sh->desc.start, sh->desc.start_len, &parent) != 0)
+            continue;
+        if (!best || parent != best_parent ||
+            memcmp(sh->desc.start, best->desc.start,
+                   sh->desc.start_len < best->desc.start_len
+                       ? sh->desc.start_len
+                       : best->desc.start_len) > 0) {
+            if (best && parent != best_parent)
+                continue; /* one parent at a time */
+            best = sh;
+            best_parent = parent;
+        }
+    }
+    if (best) {
+        struct bs_pd_cmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = BS_PD_CMD_SHARD_SPLIT;
+        cmd.u.split.shard_id = best_parent->id;
+        cmd.u.split.epoch = best_parent->epoch;
+        cmd.u.split.epoch.version++;
+        cmd.u.split.split_key = best->desc.start;
+        cmd.u.split.split_key_len = best->desc.start_len;
+        cmd.u.split.new_shard_id = best->desc.id;
+        cmd.u.split.new_epoch = cmd.u.split.epoch;
+        fill_replicas(best, cmd.u.split.replicas, &cmd.u.split.n_replicas);
+        s->report_busy = true;
+        propose_pd(s, &cmd, cb_report, s);
+        return false;
+    }
+    /* Replica changes: placement's conf_ver behind a plain config. */
+    for (size_t i = 0; i < n_ids; i++) {
+        const struct bs_pd_shard *ps = bs_pd_shard_find(pd, ids[i]);
+        struct bs_shard *sh = actual_shard(s, ids[i]);
+        if (!ps || !sh)
+            continue;
+        if (ps->epoch.conf_ver >= sh->desc.epoch.conf_ver)
+            continue;
+        match = false;
+        if (!conf_plain(&sh->conf))
+            continue;
+        struct bs_pd_cmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = BS_PD_CMD_SHARD_REPLICA_CHANGE;
+        cmd.u.replica_change.shard_id = ids[i];
+        cmd.u.replica_change.conf_ver = sh->desc.epoch.conf_ver;
+        fill_replicas(sh, cmd.u.replica_change.replicas,
+                      &cmd.u.replica_change.n_replicas);
+        s->report_busy = true;
+        propose_pd(s, &cmd, cb_report, s);
+        return false;
+    }
+    return match;
+}
+
+/* Every replica of shard 0 routes every key to the shard that holds it,
+ * with the same range and epoch version. */
+static void check_routing(struct sim *s)
+{
+    for (int i = 1; i <= s->n_nodes && !s->fail[0]; i++) {
+        const struct bs_pd_state *pd = bs_pd_sm_state(
+            bs_eng_store_sm(s->nodes[i].store, BS_PD_SHARD_PLACEMENT));
+        if (!pd)
+            continue;
+        const char *why = bs_pd_check(pd);
+        if (why) {
+            failf(s, "placement invariant: ", why);
+            return;
+        }
+        for (int k = 0; k < MAX_KEYS; k++) {
+            uint8_t kb[8];
+            size_t kl = key_bytes(k, kb);
+            const struct bs_pd_shard *ps = NULL;
+            struct bs_shard *owner = NULL;
+            for (int j = 1; j <= s->n_nodes && !owner; j++) {
+                struct bs_shard *sh = shard_for(&s->nodes[j], kb, kl);
+                if (sh && (!owner || sh->desc.epoch.version >
+                                         owner->desc.epoch.version))
+                    owner = sh;
+            }
+            if (bs_pd_route(pd, kb, kl, &ps) != 0 || !owner) {
+                failf(s, "routing: ", "a key has no shard");
+                return;
+            }
+            struct bs_shard *act = actual_shard(s, ps->id);
+            if (!act || ps->id != owner->desc.id ||
+                ps->epoch.version != act->desc.epoch.version) {
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "node %d routes key %d to shard %" PRIu64
+                         " v%" PRIu64 ", held by shard %" PRIu64,
+                         i, k, ps->id, ps->epoch.version, owner->desc.id);
+                failf(s, "routing: ", msg);
+                return;
             }
         }
     }
-    s->next_shard = 100;
-    s->next_replica_seq = 1000;
-    return 0;
 }
 
 static void remove_tree(const char *path)
@@ -890,8 +1205,13 @@ static int run_seed(uint64_t seed, int steps, bool verbose, FILE *out)
         s->clients[c].id = c;
     }
     int rc = bootstrap(s);
-    for (int i = 0; rc == 0 && i < steps && !s->fail[0]; i++)
+    if (rc == 0)
+        alloc_pools(s);
+    for (int i = 0; rc == 0 && i < steps && !s->fail[0]; i++) {
         step(s, true, true);
+        if (i % 20 == 0)
+            reconcile(s);
+    }
     /* Heal: restart everyone, join every link, let clients finish. */
     memset(s->cut, 0, sizeof(s->cut));
     for (int i = 1; i <= s->n_nodes; i++)
@@ -899,6 +1219,15 @@ static int run_seed(uint64_t seed, int steps, bool verbose, FILE *out)
             node_open(s, &s->nodes[i]);
     for (int i = 0; i < 1500 && !s->fail[0]; i++)
         step(s, false, false);
+    /* Placement catches up with every split and replica change. */
+    bool synced = false;
+    for (int i = 0; i < 3000 && !s->fail[0] && !synced; i++) {
+        step(s, false, false);
+        if (i % 10 == 0)
+            synced = reconcile(s);
+    }
+    if (!synced && !s->fail[0])
+        failf(s, "placement did not catch up with the shards", "");
     /* Final reads of every key, then the checks. */
     for (int k = 0; k < MAX_KEYS && !s->fail[0]; k++) {
         for (int tries = 0; tries < 200; tries++) {
@@ -947,6 +1276,8 @@ static int run_seed(uint64_t seed, int steps, bool verbose, FILE *out)
     }
     if (!s->fail[0])
         check_replicas(s);
+    if (!s->fail[0])
+        check_routing(s);
     int result = s->fail[0] ? 1 : 0;
     struct bs_eng_store_stats tot = {0};
     for (int i = 1; i <= s->n_nodes; i++) {
@@ -974,10 +1305,11 @@ static int run_seed(uint64_t seed, int steps, bool verbose, FILE *out)
     fprintf(out,
             "seed %" PRIu64 ": %s%s acked=%" PRIu64 " indeterminate=%" PRIu64
             " reads=%" PRIu64 " refused=%" PRIu64 " crashes=%" PRIu64
-            " splits=%" PRIu64 " moves=%" PRIu64 " transfers=%" PRIu64 "\n",
+            " splits=%" PRIu64 " moves=%" PRIu64 " transfers=%" PRIu64
+            " reports=%" PRIu64 "\n",
             seed, result ? "FAIL " : "ok", s->fail, s->acked,
             s->indeterminate, s->reads, s->refused, s->crashes, s->splits,
-            s->moves, s->transfers);
+            s->moves, s->transfers, s->reports);
     if (result)
         fprintf(out, "replay: bs_nodesim --seed %" PRIu64 " --steps %d\n",
                 seed, steps);

@@ -90,7 +90,8 @@ void th_split_cmd(struct bs_pd_state *st, uint64_t *index, uint64_t shard,
     cmd->u.split.n_replicas = n;
     for (uint32_t i = 0; i < n; i++) {
         cmd->u.split.replicas[i] = s->replicas[i];
-        cmd->u.split.replicas[i].id = rid + i;
+        cmd->u.split.replicas[i].id =
+            BS_ENG_REPLICA_ID(s->replicas[i].node_id, rid + i);
     }
 }
 

@@ -229,7 +229,8 @@ START_TEST(test_split_stale_duplicate_and_refused)
     cmd.u.split.new_shard_id = 2;
     assert_refused_unchanged(st, &idx, &cmd, BS_EEXIST);
     cmd = first;
-    cmd.u.split.replicas[1].id = 1000; /* never allocated */
+    cmd.u.split.replicas[1].id = BS_ENG_REPLICA_ID(
+        cmd.u.split.replicas[1].node_id, 1000); /* never allocated */
     assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
     cmd.u.split.replicas[1].id = bs_pd_shard_find(st, 2)->replicas[0].id;
     assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL); /* used */
@@ -323,7 +324,8 @@ START_TEST(test_replica_change)
     memcpy(cmd.u.replica_change.replicas, s->replicas,
            3 * sizeof(struct bs_pd_replica));
     cmd.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){rid, 4, BS_PD_ROLE_LEARNER};
+        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
+                               BS_PD_ROLE_LEARNER};
     struct bs_pd_cmd add = cmd;
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
     s = bs_pd_shard_find(st, 3);
@@ -389,7 +391,8 @@ START_TEST(test_replica_change)
     memcpy(cmd.u.replica_change.replicas, s0->replicas,
            3 * sizeof(struct bs_pd_replica));
     cmd.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){rid, 4, BS_PD_ROLE_LEARNER};
+        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
+                               BS_PD_ROLE_LEARNER};
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
     ck_assert_uint_eq(bs_pd_shard_find(st, 0)->n_replicas, 4);
     ck_assert_uint_eq(bs_pd_route_count(st), 8);
@@ -572,7 +575,8 @@ START_TEST(test_node_removal_and_heartbeats)
     memcpy(rc.u.replica_change.replicas, s->replicas,
            3 * sizeof(struct bs_pd_replica));
     rc.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){rid, 4, BS_PD_ROLE_LEARNER};
+        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
+                               BS_PD_ROLE_LEARNER};
     assert_refused_unchanged(st, &idx, &rc, BS_EINVAL);
     ck_assert_uint_eq(bs_pd_node_count(st), 4); /* the id stays taken */
     bs_pd_state_destroy(st);
