@@ -597,4 +597,22 @@ struct bs_shard_limits;
 void bs_pd_node_sm_factory(struct bs_eng_sm_factory *f,
                            const struct bs_shard_limits *limits);
 
+
+/* ------------------------------------------------- reports (report.c) */
+
+struct bs_shard;
+/*
+ * The next command that brings placement (pd) in line with the shards as
+ * their leaders see them (shards: borrowed, typically the ones a node
+ * leads): an unknown child of a split (in the order placement accepts),
+ * else a replica set newer than placement's. Returns 1 with *cmd filled
+ * (pointers borrowed from shards), 0 when placement already knows all of
+ * them, or BS_EBUSY when it is behind but nothing can be reported yet (a
+ * joint configuration, or a child whose parent is not known yet). Propose
+ * the command to shard 0 and call again once it applied.
+ */
+int bs_pd_next_report(const struct bs_pd_state *pd,
+                      const struct bs_shard *const *shards, size_t n,
+                      struct bs_pd_cmd *cmd /* out */);
+
 #endif

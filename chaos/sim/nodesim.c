@@ -959,27 +959,9 @@ static struct bs_shard *actual_shard(struct sim *s, uint64_t id)
     return bs_shard_sm_shard(bs_eng_store_sm(s->nodes[ln].store, id));
 }
 
-static bool conf_plain(const struct bs_raft_conf_state *cs)
-{
-    return cs->n_voters_outgoing == 0 && cs->n_learners_next == 0;
-}
-
-static void fill_replicas(const struct bs_shard *sh,
-                          struct bs_pd_replica *reps, uint32_t *n)
-{
-    *n = 0;
-    for (uint32_t i = 0; i < sh->conf.n_voters; i++)
-        reps[(*n)++] = (struct bs_pd_replica){
-            sh->conf.voters[i], BS_ENG_REPLICA_NODE(sh->conf.voters[i]),
-            BS_PD_ROLE_VOTER};
-    for (uint32_t i = 0; i < sh->conf.n_learners; i++)
-        reps[(*n)++] = (struct bs_pd_replica){
-            sh->conf.learners[i], BS_ENG_REPLICA_NODE(sh->conf.learners[i]),
-            BS_PD_ROLE_LEARNER};
-}
-
 /*
- * One reconciliation pass: proposes the first missing report, if any.
+ * One reconciliation pass, as a node's reporter does (bs_pd_next_report
+ * over the shards the leaders hold): proposes the next report, if any.
  * Returns true if placement already matches every data shard.
  */
 static bool reconcile(struct sim *s)
@@ -989,9 +971,12 @@ static bool reconcile(struct sim *s)
     const struct bs_pd_state *pd = pd_view(s);
     if (!pd)
         return false;
-    /* All data shard ids any node holds. */
-    uint64_t ids[512];
-    size_t n_ids = 0;
+    /* Every data shard, as its leader sees it. */
+    const struct bs_shard *shards[512];
+    size_t n_shards = 0;
+    bool missing = false;
+    uint64_t seen[512];
+    size_t n_seen = 0;
     for (int i = 1; i <= s->n_nodes; i++) {
         if (!s->nodes[i].up)
             continue;
@@ -999,78 +984,26 @@ static bool reconcile(struct sim *s)
         size_t n = bs_eng_store_groups(s->nodes[i].store, g, 256);
         for (size_t k = 0; k < n && k < 256; k++) {
             bool dup = g[k] == BS_PD_SHARD_PLACEMENT;
-            for (size_t j = 0; j < n_ids; j++)
-                dup |= ids[j] == g[k];
-            if (!dup && n_ids < 512)
-                ids[n_ids++] = g[k];
+            for (size_t j = 0; j < n_seen; j++)
+                dup |= seen[j] == g[k];
+            if (dup || n_seen >= 512)
+                continue;
+            seen[n_seen++] = g[k];
+            struct bs_shard *sh = actual_shard(s, g[k]);
+            if (sh)
+                shards[n_shards++] = sh;
+            else
+                missing = true; /* no leader now: cannot tell */
         }
     }
-    bool match = true;
-    /* Splits first: among unknown shards, the one whose parent (the known
-     * shard containing its start key) it split from first, i.e. the
-     * greatest start key for that parent. */
-    const struct bs_shard *best = NULL;
-    const struct bs_pd_shard *best_parent = NULL;
-    for (size_t i = 0; i < n_ids; i++) {
-        if (bs_pd_shard_find(pd, ids[i]))
-            continue;
-        match = false;
-        struct bs_shard *sh = actual_shard(s, ids[i]);
-        if (!sh)
-            continue;
-        const struct bs_pd_shard *parent = NULL;
-        if (bs_pd_route(pd, sh->desc.start, sh->desc.start_len, &parent) != 0)
-            continue;
-        if (!best || parent != best_parent ||
-            memcmp(sh->desc.start, best->desc.start,
-                   sh->desc.start_len < best->desc.start_len
-                       ? sh->desc.start_len
-                       : best->desc.start_len) > 0) {
-            if (best && parent != best_parent)
-                continue; /* one parent at a time */
-            best = sh;
-            best_parent = parent;
-        }
-    }
-    if (best) {
-        struct bs_pd_cmd cmd;
-        memset(&cmd, 0, sizeof(cmd));
-        cmd.type = BS_PD_CMD_SHARD_SPLIT;
-        cmd.u.split.shard_id = best_parent->id;
-        cmd.u.split.epoch = best_parent->epoch;
-        cmd.u.split.epoch.version++;
-        cmd.u.split.split_key = best->desc.start;
-        cmd.u.split.split_key_len = best->desc.start_len;
-        cmd.u.split.new_shard_id = best->desc.id;
-        cmd.u.split.new_epoch = cmd.u.split.epoch;
-        fill_replicas(best, cmd.u.split.replicas, &cmd.u.split.n_replicas);
+    struct bs_pd_cmd cmd;
+    int rc = bs_pd_next_report(pd, shards, n_shards, &cmd);
+    if (rc == 1) {
         s->report_busy = true;
         propose_pd(s, &cmd, cb_report, s);
         return false;
     }
-    /* Replica changes: placement's conf_ver behind a plain config. */
-    for (size_t i = 0; i < n_ids; i++) {
-        const struct bs_pd_shard *ps = bs_pd_shard_find(pd, ids[i]);
-        struct bs_shard *sh = actual_shard(s, ids[i]);
-        if (!ps || !sh)
-            continue;
-        if (ps->epoch.conf_ver >= sh->desc.epoch.conf_ver)
-            continue;
-        match = false;
-        if (!conf_plain(&sh->conf))
-            continue;
-        struct bs_pd_cmd cmd;
-        memset(&cmd, 0, sizeof(cmd));
-        cmd.type = BS_PD_CMD_SHARD_REPLICA_CHANGE;
-        cmd.u.replica_change.shard_id = ids[i];
-        cmd.u.replica_change.conf_ver = sh->desc.epoch.conf_ver;
-        fill_replicas(sh, cmd.u.replica_change.replicas,
-                      &cmd.u.replica_change.n_replicas);
-        s->report_busy = true;
-        propose_pd(s, &cmd, cb_report, s);
-        return false;
-    }
-    return match;
+    return rc == 0 && !missing;
 }
 
 /* Every replica of shard 0 routes every key to the shard that holds it,
