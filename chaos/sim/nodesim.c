@@ -334,6 +334,23 @@ static uint64_t bytes_val(const uint8_t *b, size_t len)
     return v;
 }
 
+/* Whether the shard's range holds key. */
+static bool shard_holds(const struct bs_shard *sh, const uint8_t *key,
+                        size_t klen)
+{
+    const struct bs_shard_desc *d = &sh->desc;
+    size_t m = d->start_len < klen ? d->start_len : klen;
+    int c1 = m ? memcmp(key, d->start, m) : 0;
+    bool ge_start = c1 > 0 || (c1 == 0 && klen >= d->start_len);
+    bool lt_end = true;
+    if (d->end_len > 0) {
+        size_t m2 = d->end_len < klen ? d->end_len : klen;
+        int c2 = m2 ? memcmp(key, d->end, m2) : 0;
+        lt_end = c2 < 0 || (c2 == 0 && klen < d->end_len);
+    }
+    return ge_start && lt_end;
+}
+
 /* The shard of node n holding key, or NULL. */
 static struct bs_shard *shard_for(struct node *n, const uint8_t *key,
                                   size_t klen)
@@ -1024,25 +1041,36 @@ static void check_routing(struct sim *s)
             uint8_t kb[8];
             size_t kl = key_bytes(k, kb);
             const struct bs_pd_shard *ps = NULL;
-            struct bs_shard *owner = NULL;
-            for (int j = 1; j <= s->n_nodes && !owner; j++) {
-                struct bs_shard *sh = shard_for(&s->nodes[j], kb, kl);
-                if (sh && (!owner || sh->desc.epoch.version >
-                                         owner->desc.epoch.version))
-                    owner = sh;
-            }
-            if (bs_pd_route(pd, kb, kl, &ps) != 0 || !owner) {
+            if (bs_pd_route(pd, kb, kl, &ps) != 0) {
                 failf(s, "routing: ", "a key has no shard");
                 return;
             }
+            /* The leaders' views are authoritative: the routed shard's
+             * leader holds the key at the same version, and no other
+             * shard's leader claims it. (A lagging or removed replica may
+             * still show an older range.) */
             struct bs_shard *act = actual_shard(s, ps->id);
-            if (!act || ps->id != owner->desc.id ||
-                ps->epoch.version != act->desc.epoch.version) {
+            bool ok = act && shard_holds(act, kb, kl) &&
+                      ps->epoch.version == act->desc.epoch.version;
+            uint64_t other = 0;
+            for (size_t g = 0; g < bs_pd_shard_count(pd) && ok; g++) {
+                const struct bs_pd_shard *q = bs_pd_shard_at(pd, g);
+                if (q->id == ps->id || q->id == BS_PD_SHARD_PLACEMENT)
+                    continue;
+                struct bs_shard *qs = actual_shard(s, q->id);
+                if (qs && shard_holds(qs, kb, kl)) {
+                    ok = false;
+                    other = q->id;
+                }
+            }
+            if (!ok) {
                 char msg[160];
                 snprintf(msg, sizeof(msg),
                          "node %d routes key %d to shard %" PRIu64
-                         " v%" PRIu64 ", held by shard %" PRIu64,
-                         i, k, ps->id, ps->epoch.version, owner->desc.id);
+                         " v%" PRIu64 "; its leader %s; shard %" PRIu64
+                         " claims it",
+                         i, k, ps->id, ps->epoch.version,
+                         act ? "disagrees" : "is unknown", other);
                 failf(s, "routing: ", msg);
                 return;
             }
