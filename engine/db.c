@@ -30,7 +30,20 @@
  *
  * Locking: the table of shard CF handles is guarded by a reader-writer
  * lock; every call that uses a shard handle holds the read side for the
- * duration of the RocksDB call, create/drop hold the write side.
+ * duration of the RocksDB call, create/drop and the generation changes
+ * hold the write side.
+ *
+ * Shard generations (see struct shard_cf): a snapshot is ingested into a
+ * new CF while the live one stays untouched, and the switch to it is one
+ * record in a write batch. Every state a crash can leave is then one of
+ *
+ *   record = old gen, new CF present   prepared, switch not written: the
+ *                                      open drops the new CF (garbage)
+ *   record = new gen, old CF present   switch written, old CF not yet
+ *                                      dropped: the open drops the old CF
+ *   record = new gen, old CF gone      done
+ *
+ * and the open keeps exactly the CF whose generation is recorded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,9 +59,27 @@
 
 #define MIB (1024u * 1024u)
 
+/*
+ * One shard of the table. Its data lives in the CF of its current
+ * generation: "s<id>" for generation 0 (every db made before generations
+ * existed) and "s<id>.g<gen>" after that. The current generation is
+ * recorded in the default CF under "cfgen/<id>" (absent = 0) and changes
+ * only in a batch the caller writes (bs_eng_wb_switch_generation), so that
+ * it switches atomically with whatever else that batch holds: the store
+ * puts the raft log's reset for a snapshot in the same batch.
+ *
+ * h is the CF of generation gen, NULL when the shard has no CF (dropped,
+ * or only prepared) but a generation is still known: a later create makes
+ * the CF of that generation, never one a restart would take for garbage.
+ * next is the CF of generation gen + 1 that bs_eng_snap_ingest_prepare
+ * filled and nothing has switched to yet (NULL if none). An entry with
+ * neither CF and generation 0 is removed.
+ */
 struct shard_cf {
     uint64_t id;
+    uint64_t gen;
     rocksdb_column_family_handle_t *h;
+    rocksdb_column_family_handle_t *next;
 };
 
 struct bs_eng_db {
@@ -242,27 +273,49 @@ static int make_options(struct bs_eng_db *db)
 
 /* ------------------------------------------------------ shard table */
 
-static void shard_name(char *buf, size_t cap, uint64_t id)
+#define GEN_KEY_PREFIX "cfgen/"
+
+static void shard_name(char *buf, size_t cap, uint64_t id, uint64_t gen)
 {
-    snprintf(buf, cap, "s%" PRIu64, id);
+    if (gen == 0)
+        snprintf(buf, cap, "s%" PRIu64, id);
+    else
+        snprintf(buf, cap, "s%" PRIu64 ".g%" PRIu64, id, gen);
 }
 
-/* Parses a canonical "s<decimal id>"; false for anything else. */
-static bool parse_shard_name(const char *name, uint64_t *id)
+/* Parses a canonical "s<id>" (generation 0) or "s<id>.g<gen>" (gen >= 1);
+ * false for anything else ("s007", "s7.g0": not ours). */
+static bool parse_shard_name(const char *name, uint64_t *id, uint64_t *gen)
 {
     if (name[0] != 's' || name[1] < '0' || name[1] > '9')
         return false;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(name + 1, &end, 10);
-    if (errno != 0 || *end != '\0')
+    if (errno != 0)
         return false;
-    char canon[32];
-    shard_name(canon, sizeof(canon), (uint64_t)v);
+    unsigned long long g = 0;
+    if (*end == '.') {
+        if (end[1] != 'g' || end[2] < '0' || end[2] > '9')
+            return false;
+        g = strtoull(end + 2, &end, 10);
+        if (errno != 0 || g == 0)
+            return false;
+    }
+    if (*end != '\0')
+        return false;
+    char canon[64];
+    shard_name(canon, sizeof(canon), (uint64_t)v, (uint64_t)g);
     if (strcmp(canon, name) != 0)
-        return false; /* "s007": not one of ours */
+        return false;
     *id = (uint64_t)v;
+    *gen = (uint64_t)g;
     return true;
+}
+
+static void gen_key(char *buf, size_t cap, uint64_t id)
+{
+    snprintf(buf, cap, GEN_KEY_PREFIX "%" PRIu64, id);
 }
 
 /* Index of id in db->shards, or the insertion point with *found false. */
@@ -293,35 +346,76 @@ static int shard_reserve(struct bs_eng_db *db)
     return 0;
 }
 
-/* Inserts at pos; capacity must have been reserved. */
-static void shard_insert(struct bs_eng_db *db, size_t pos, uint64_t id,
-                         rocksdb_column_family_handle_t *h)
+/* Inserts an entry without CFs at pos; capacity must have been reserved. */
+static struct shard_cf *shard_insert(struct bs_eng_db *db, size_t pos,
+                                     uint64_t id, uint64_t gen)
 {
     memmove(db->shards + pos + 1, db->shards + pos,
             (db->n_shards - pos) * sizeof(db->shards[0]));
-    db->shards[pos].id = id;
-    db->shards[pos].h = h;
+    struct shard_cf *e = &db->shards[pos];
+    memset(e, 0, sizeof(*e));
+    e->id = id;
+    e->gen = gen;
     db->n_shards++;
+    return e;
 }
 
-static void shard_remove(struct bs_eng_db *db, size_t pos)
+/* Removes the entry at pos if it no longer holds anything. */
+static void shard_tidy(struct bs_eng_db *db, size_t pos)
 {
+    const struct shard_cf *e = &db->shards[pos];
+    if (e->h || e->next || e->gen != 0)
+        return;
     memmove(db->shards + pos, db->shards + pos + 1,
             (db->n_shards - pos - 1) * sizeof(db->shards[0]));
     db->n_shards--;
+}
+
+/* The entry of id if it has a live CF, else NULL. */
+static struct shard_cf *shard_live(const struct bs_eng_db *db, uint64_t id)
+{
+    bool found;
+    size_t pos = shard_find(db, id, &found);
+    if (!found || !db->shards[pos].h)
+        return NULL;
+    return &db->shards[pos];
+}
+
+/* The entry of id if it has a prepared CF of generation gen, else NULL. */
+static struct shard_cf *shard_prepared(const struct bs_eng_db *db, uint64_t id,
+                                       uint64_t gen)
+{
+    bool found;
+    size_t pos = shard_find(db, id, &found);
+    if (!found || !db->shards[pos].next || db->shards[pos].gen + 1 != gen)
+        return NULL;
+    return &db->shards[pos];
 }
 
 int bs_eng__shard_acquire(struct bs_eng_db *db, uint64_t shard_id,
                           rocksdb_column_family_handle_t **cf)
 {
     pthread_rwlock_rdlock(&db->lock);
-    bool found;
-    size_t pos = shard_find(db, shard_id, &found);
-    if (!found) {
+    struct shard_cf *e = shard_live(db, shard_id);
+    if (!e) {
         pthread_rwlock_unlock(&db->lock);
         return BS_ENOTFOUND;
     }
-    *cf = db->shards[pos].h;
+    *cf = e->h;
+    return 0;
+}
+
+int bs_eng__shard_acquire_prepared(struct bs_eng_db *db, uint64_t shard_id,
+                                   uint64_t gen,
+                                   rocksdb_column_family_handle_t **cf)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    struct shard_cf *e = shard_prepared(db, shard_id, gen);
+    if (!e) {
+        pthread_rwlock_unlock(&db->lock);
+        return BS_ENOTFOUND;
+    }
+    *cf = e->next;
     return 0;
 }
 
@@ -332,8 +426,19 @@ void bs_eng__shard_release(struct bs_eng_db *db)
 
 /* ----------------------------------------------------------- open/close */
 
+/* A shard CF found at open, before it is known to be the live one. */
+struct found_cf {
+    uint64_t id;
+    uint64_t gen;
+    const char *name; /* borrowed */
+    rocksdb_column_family_handle_t *h;
+};
+
+/* Files the handle of a CF just opened: fixed and unknown CFs go into db,
+ * shard CFs into found[*n_found] (attach_shards decides about them). */
 static int add_handle(struct bs_eng_db *db, const char *name,
-                      rocksdb_column_family_handle_t *h)
+                      rocksdb_column_family_handle_t *h, struct found_cf *found,
+                      size_t *n_found)
 {
     for (int i = 0; i < 3; i++) {
         if (strcmp(name, fixed_names[i]) == 0) {
@@ -341,13 +446,11 @@ static int add_handle(struct bs_eng_db *db, const char *name,
             return 0;
         }
     }
-    uint64_t id;
-    if (parse_shard_name(name, &id)) {
-        bool found;
-        if (shard_reserve(db) != 0)
-            return BS_ENOMEM;
-        size_t pos = shard_find(db, id, &found);
-        shard_insert(db, pos, id, h);
+    uint64_t id, gen;
+    if (parse_shard_name(name, &id, &gen)) {
+        found[*n_found] =
+            (struct found_cf){.id = id, .gen = gen, .name = name, .h = h};
+        (*n_found)++;
         return 0;
     }
     rocksdb_column_family_handle_t **v =
@@ -357,6 +460,115 @@ static int add_handle(struct bs_eng_db *db, const char *name,
     db->other = v;
     db->other[db->n_other++] = h;
     return 0;
+}
+
+/* Loads every "cfgen/<id>" record of the default CF into the shard table
+ * (entries without CFs yet). A record that does not decode is corrupt. */
+static int load_generations(struct bs_eng_db *db, char *errmsg)
+{
+    static const char lower[] = GEN_KEY_PREFIX;
+    static const char upper[] = "cfgen0"; /* '/' + 1 */
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    if (!ro)
+        return bs_eng__seterr(errmsg, BS_ENOMEM, "db open: out of memory");
+    rocksdb_readoptions_set_iterate_lower_bound(ro, lower, sizeof(lower) - 1);
+    rocksdb_readoptions_set_iterate_upper_bound(ro, upper, sizeof(upper) - 1);
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(db->rdb, ro, db->fixed[BS_ENG__CF_DEFAULT]);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, lower, sizeof(lower) - 1);
+         rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        char ks[64], canon[64];
+        uint64_t id = 0;
+        bool ok = klen < sizeof(ks) && vlen == 8;
+        if (ok) {
+            memcpy(ks, k, klen);
+            ks[klen] = '\0';
+            char *end;
+            const char *num = ks + sizeof(lower) - 1;
+            errno = 0;
+            id = strtoull(num, &end, 10);
+            gen_key(canon, sizeof(canon), id);
+            ok = *num >= '0' && *num <= '9' && errno == 0 && *end == '\0' &&
+                 strcmp(canon, ks) == 0;
+        }
+        if (!ok) {
+            rc = bs_eng__seterr(errmsg, BS_ECORRUPT,
+                                "db open: bad generation record \"%.*s\"",
+                                (int)(klen < 64 ? klen : 64), k);
+            break;
+        }
+        bool found;
+        size_t pos = shard_find(db, id, &found);
+        if ((rc = shard_reserve(db)) != 0) {
+            bs_eng__seterr(errmsg, rc, "db open: out of memory");
+            break;
+        }
+        shard_insert(db, pos, id, bs_eng__get_u64le((const uint8_t *)v));
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    if (err && rc == 0)
+        rc = bs_eng__fail(errmsg, err, "db open: reading generations");
+    else
+        free(err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+/*
+ * Makes the CF of each shard's recorded generation its live CF and drops
+ * every other shard CF: those are prepared generations that were never
+ * switched to (a crash between bs_eng_snap_ingest_prepare and the write of
+ * the switch: the recorded generation and the raft log both still describe
+ * the old data) or old ones whose drop was interrupted after a switch.
+ * Takes ownership of the handles in found, even on error.
+ */
+static int attach_shards(struct bs_eng_db *db, struct found_cf *found,
+                         size_t n_found, char *errmsg)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n_found && rc == 0; i++) {
+        struct found_cf *f = &found[i];
+        bool have;
+        size_t pos = shard_find(db, f->id, &have);
+        uint64_t cur = have ? db->shards[pos].gen : 0;
+        if (f->gen == cur) {
+            if (!have) {
+                if ((rc = shard_reserve(db)) != 0) {
+                    bs_eng__seterr(errmsg, rc, "db open: out of memory");
+                    break;
+                }
+                shard_insert(db, pos, f->id, 0);
+            }
+            db->shards[pos].h = f->h;
+            f->h = NULL;
+            continue;
+        }
+        bs_log(BS_LOG_WARN, "engine",
+               "dropping column family %s: shard %" PRIu64
+               " is at generation %" PRIu64
+               " (left by an interrupted snapshot install)",
+               f->name, f->id, cur);
+        char *err = NULL;
+        rocksdb_drop_column_family(db->rdb, f->h, &err);
+        if (err) {
+            rc = bs_eng__fail(errmsg, err,
+                              "db open: dropping a stale "
+                              "shard generation");
+            break;
+        }
+        rocksdb_column_family_handle_destroy(f->h);
+        f->h = NULL;
+    }
+    for (size_t i = 0; i < n_found; i++)
+        if (found[i].h)
+            rocksdb_column_family_handle_destroy(found[i].h);
+    return rc;
 }
 
 /* True if path/CURRENT exists: the directory holds a database. */
@@ -381,7 +593,8 @@ int bs_eng_db_open(const char *dir, const struct bs_eng_db_options *o,
     const char **names = NULL;
     const rocksdb_options_t **cfopts = NULL;
     rocksdb_column_family_handle_t **handles = NULL;
-    size_t n = 0;
+    struct found_cf *found = NULL;
+    size_t n = 0, n_found = 0;
     char *err = NULL;
     int rc;
 
@@ -432,14 +645,15 @@ int bs_eng_db_open(const char *dir, const struct bs_eng_db_options *o,
     names = calloc(n_existing + 3, sizeof(*names));
     cfopts = calloc(n_existing + 3, sizeof(*cfopts));
     handles = calloc(n_existing + 3, sizeof(*handles));
-    if (!names || !cfopts || !handles) {
+    found = calloc(n_existing + 3, sizeof(*found));
+    if (!names || !cfopts || !handles || !found) {
         rc = bs_eng__seterr(errmsg, BS_ENOMEM, "db open: out of memory");
         goto err;
     }
     for (size_t i = 0; i < n_existing; i++) {
-        uint64_t id;
+        uint64_t id, gen;
         names[n] = existing[i];
-        if (parse_shard_name(existing[i], &id))
+        if (parse_shard_name(existing[i], &id, &gen))
             cfopts[n] = db->shardopts;
         else if (strcmp(existing[i], "raftlog") == 0)
             cfopts[n] = db->logopts;
@@ -466,20 +680,31 @@ int bs_eng_db_open(const char *dir, const struct bs_eng_db_options *o,
         goto err;
     }
     for (size_t i = 0; i < n; i++) {
-        rc = add_handle(db, names[i], handles[i]);
+        rc = add_handle(db, names[i], handles[i], found, &n_found);
         if (rc != 0) {
             /* Destroy the ones not yet recorded; close destroys the rest. */
             for (size_t j = i; j < n; j++)
                 rocksdb_column_family_handle_destroy(handles[j]);
+            for (size_t j = 0; j < n_found; j++)
+                rocksdb_column_family_handle_destroy(found[j].h);
             bs_eng__seterr(errmsg, rc, "db open: out of memory");
             goto err;
         }
     }
+    /* Which shard CFs are live depends on the generation records. */
+    if ((rc = load_generations(db, errmsg)) != 0) {
+        for (size_t j = 0; j < n_found; j++)
+            rocksdb_column_family_handle_destroy(found[j].h);
+        goto err;
+    }
+    if ((rc = attach_shards(db, found, n_found, errmsg)) != 0)
+        goto err;
     if (existing)
         rocksdb_list_column_families_destroy(existing, n_existing);
     free(names);
     free(cfopts);
     free(handles);
+    free(found);
     *out = db;
     return 0;
 
@@ -489,6 +714,7 @@ err:
     free(names);
     free(cfopts);
     free(handles);
+    free(found);
     bs_eng_db_close(db);
     return rc;
 }
@@ -501,8 +727,13 @@ void bs_eng_db_close(struct bs_eng_db *db)
     for (int i = 0; i < 3; i++)
         if (db->fixed[i])
             rocksdb_column_family_handle_destroy(db->fixed[i]);
-    for (size_t i = 0; i < db->n_shards; i++)
-        rocksdb_column_family_handle_destroy(db->shards[i].h);
+    for (size_t i = 0; i < db->n_shards; i++) {
+        if (db->shards[i].h)
+            rocksdb_column_family_handle_destroy(db->shards[i].h);
+        if (db->shards[i].next) /* prepared, never switched to: the next
+                                   open drops it */
+            rocksdb_column_family_handle_destroy(db->shards[i].next);
+    }
     for (size_t i = 0; i < db->n_other; i++)
         rocksdb_column_family_handle_destroy(db->other[i]);
     if (db->rdb)
@@ -551,29 +782,26 @@ const rocksdb_readoptions_t *bs_eng__db_readopts(struct bs_eng_db *db)
 
 /* ---------------------------------------------------------- shard CFs */
 
-/* Creates the CF; write lock held, capacity reserved, id absent. */
-static int create_locked(struct bs_eng_db *db, uint64_t shard_id, size_t pos)
+static int create_cf(struct bs_eng_db *db, uint64_t shard_id, uint64_t gen,
+                     rocksdb_column_family_handle_t **h)
 {
-    char name[32];
+    char name[64];
     char *err = NULL;
-    shard_name(name, sizeof(name), shard_id);
-    rocksdb_column_family_handle_t *h =
-        rocksdb_create_column_family(db->rdb, db->shardopts, name, &err);
+    shard_name(name, sizeof(name), shard_id, gen);
+    *h = rocksdb_create_column_family(db->rdb, db->shardopts, name, &err);
     if (err)
         return bs_eng__db_fail(db, err, "create column family");
-    shard_insert(db, pos, shard_id, h);
     return 0;
 }
 
-/* Drops the CF at pos; write lock held. */
-static int drop_locked(struct bs_eng_db *db, size_t pos)
+/* Drops the CF and destroys its handle; on error the handle stays valid. */
+static int drop_cf(struct bs_eng_db *db, rocksdb_column_family_handle_t *h)
 {
     char *err = NULL;
-    rocksdb_drop_column_family(db->rdb, db->shards[pos].h, &err);
+    rocksdb_drop_column_family(db->rdb, h, &err);
     if (err)
         return bs_eng__db_fail(db, err, "drop column family");
-    rocksdb_column_family_handle_destroy(db->shards[pos].h);
-    shard_remove(db, pos);
+    rocksdb_column_family_handle_destroy(h);
     return 0;
 }
 
@@ -583,37 +811,49 @@ int bs_eng_db_shard_create(struct bs_eng_db *db, uint64_t shard_id)
     bool found;
     pthread_rwlock_wrlock(&db->lock);
     size_t pos = shard_find(db, shard_id, &found);
-    if (found)
+    if (found && db->shards[pos].h) {
         rc = BS_EEXIST;
-    else if ((rc = shard_reserve(db)) == 0)
-        rc = create_locked(db, shard_id, pos);
+    } else if ((rc = shard_reserve(db)) == 0) {
+        /* A shard that existed before keeps its generation: the record
+         * says which CF a restart takes for live. */
+        uint64_t gen = found ? db->shards[pos].gen : 0;
+        rocksdb_column_family_handle_t *h;
+        if ((rc = create_cf(db, shard_id, gen, &h)) == 0) {
+            if (!found)
+                shard_insert(db, pos, shard_id, gen);
+            db->shards[pos].h = h;
+        }
+    }
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
 
 int bs_eng_db_shard_drop(struct bs_eng_db *db, uint64_t shard_id)
 {
-    int rc;
+    int rc = 0;
     bool found;
     pthread_rwlock_wrlock(&db->lock);
     size_t pos = shard_find(db, shard_id, &found);
-    rc = found ? drop_locked(db, pos) : BS_ENOTFOUND;
-    pthread_rwlock_unlock(&db->lock);
-    return rc;
-}
-
-int bs_eng__shard_recreate(struct bs_eng_db *db, uint64_t shard_id)
-{
-    int rc;
-    bool found;
-    pthread_rwlock_wrlock(&db->lock);
-    size_t pos = shard_find(db, shard_id, &found);
-    if (found && (rc = drop_locked(db, pos)) != 0)
-        goto out;
-    if ((rc = shard_reserve(db)) != 0)
-        goto out;
-    rc = create_locked(db, shard_id, pos);
-out:
+    struct shard_cf *e = found ? &db->shards[pos] : NULL;
+    if (!e || !e->h)
+        rc = BS_ENOTFOUND;
+    /* The generation record stays: a later create reuses it. */
+    if (e && e->next) {
+        int r = drop_cf(db, e->next);
+        if (r == 0)
+            e->next = NULL;
+        else if (rc == 0)
+            rc = r;
+    }
+    if (e && e->h) {
+        int r = drop_cf(db, e->h);
+        if (r == 0)
+            e->h = NULL;
+        else if (rc == 0)
+            rc = r;
+    }
+    if (e)
+        shard_tidy(db, pos);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
@@ -621,23 +861,158 @@ out:
 bool bs_eng_db_shard_exists(const struct bs_eng_db *db, uint64_t shard_id)
 {
     struct bs_eng_db *m = (struct bs_eng_db *)db; /* the lock is mutable */
-    bool found;
     pthread_rwlock_rdlock(&m->lock);
-    shard_find(m, shard_id, &found);
+    bool live = shard_live(m, shard_id) != NULL;
     pthread_rwlock_unlock(&m->lock);
-    return found;
+    return live;
 }
 
 size_t bs_eng_db_shard_list(const struct bs_eng_db *db, uint64_t *ids,
                             size_t cap)
 {
     struct bs_eng_db *m = (struct bs_eng_db *)db;
+    size_t n = 0;
     pthread_rwlock_rdlock(&m->lock);
-    size_t n = m->n_shards;
-    for (size_t i = 0; i < n && i < cap; i++)
-        ids[i] = m->shards[i].id;
+    for (size_t i = 0; i < m->n_shards; i++) {
+        if (!m->shards[i].h)
+            continue;
+        if (n < cap)
+            ids[n] = m->shards[i].id;
+        n++;
+    }
     pthread_rwlock_unlock(&m->lock);
     return n;
+}
+
+uint64_t bs_eng_db_shard_generation(const struct bs_eng_db *db,
+                                    uint64_t shard_id)
+{
+    struct bs_eng_db *m = (struct bs_eng_db *)db;
+    bool found;
+    pthread_rwlock_rdlock(&m->lock);
+    size_t pos = shard_find(m, shard_id, &found);
+    uint64_t gen = found ? m->shards[pos].gen : 0;
+    pthread_rwlock_unlock(&m->lock);
+    return gen;
+}
+
+/* -------------------------------------------------- shard generations */
+
+int bs_eng__shard_prepare(struct bs_eng_db *db, uint64_t shard_id,
+                          uint64_t *gen)
+{
+    int rc;
+    bool found;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t pos = shard_find(db, shard_id, &found);
+    if (!found) {
+        if ((rc = shard_reserve(db)) != 0) {
+            pthread_rwlock_unlock(&db->lock);
+            return rc;
+        }
+        shard_insert(db, pos, shard_id, 0);
+    }
+    struct shard_cf *e = &db->shards[pos];
+    /* A generation prepared before and never switched to (an install that
+     * failed, or whose abort could not drop it) makes way. */
+    if (e->next) {
+        if ((rc = drop_cf(db, e->next)) != 0)
+            goto out;
+        e->next = NULL;
+    }
+    rocksdb_column_family_handle_t *h;
+    if ((rc = create_cf(db, shard_id, e->gen + 1, &h)) != 0)
+        goto out;
+    e->next = h;
+    *gen = e->gen + 1;
+out:
+    if (rc != 0)
+        shard_tidy(db, pos);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+int bs_eng_wb_switch_generation(struct bs_eng_wb *wb, struct bs_eng_db *db,
+                                uint64_t shard_id, uint64_t gen)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    bool ok = shard_prepared(db, shard_id, gen) != NULL;
+    pthread_rwlock_unlock(&db->lock);
+    if (!ok)
+        return bs_eng__db_seterr(db, BS_EINVAL,
+                                 "shard %" PRIu64 " has no prepared "
+                                 "generation %" PRIu64,
+                                 shard_id, gen);
+    char key[64];
+    uint8_t val[8];
+    gen_key(key, sizeof(key), shard_id);
+    bs_eng__put_u64le(val, gen);
+    rocksdb_writebatch_put_cf(wb->b, db->fixed[BS_ENG__CF_DEFAULT], key,
+                              strlen(key), (const char *)val, sizeof(val));
+    return 0;
+}
+
+int bs_eng_db_generation_committed(struct bs_eng_db *db, uint64_t shard_id,
+                                   uint64_t gen)
+{
+    pthread_rwlock_wrlock(&db->lock);
+    struct shard_cf *e = shard_prepared(db, shard_id, gen);
+    if (!e) {
+        pthread_rwlock_unlock(&db->lock);
+        return bs_eng__db_seterr(db, BS_EINVAL,
+                                 "shard %" PRIu64 " has no prepared "
+                                 "generation %" PRIu64,
+                                 shard_id, gen);
+    }
+    rocksdb_column_family_handle_t *old = e->h;
+    e->h = e->next;
+    e->next = NULL;
+    e->gen = gen;
+    /* Readers acquire the new CF from now on; whoever used the old one held
+     * the read lock, which the write lock waited for. */
+    pthread_rwlock_unlock(&db->lock);
+    if (!old)
+        return 0;
+
+    /* The old CF may go only once the switch is durable: were the record
+     * lost with an unsynced WAL tail after the drop reached the MANIFEST,
+     * the next open would find neither generation. */
+    int rc = 0;
+    char *err = NULL;
+    if (db->opt.sync) {
+        rocksdb_flush_wal(db->rdb, 1, &err);
+        if (err)
+            rc = bs_eng__db_fail(db, err,
+                                 "sync WAL before dropping the old "
+                                 "generation");
+    }
+    if (rc == 0 && (rc = drop_cf(db, old)) == 0)
+        return 0;
+    /* Kept: the next open drops it (its generation is not the recorded
+     * one, or, if the record was lost, the new one is not). */
+    bs_log(BS_LOG_WARN, "engine",
+           "shard %" PRIu64 ": old generation %" PRIu64
+           " not dropped (%s); the next open drops it",
+           shard_id, gen - 1, bs_eng_db_errmsg(db));
+    rocksdb_column_family_handle_destroy(old);
+    return rc;
+}
+
+int bs_eng_db_generation_abort(struct bs_eng_db *db, uint64_t shard_id,
+                               uint64_t gen)
+{
+    int rc;
+    bool found;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t pos = shard_find(db, shard_id, &found);
+    if (!shard_prepared(db, shard_id, gen)) {
+        rc = BS_ENOTFOUND;
+    } else if ((rc = drop_cf(db, db->shards[pos].next)) == 0) {
+        db->shards[pos].next = NULL;
+        shard_tidy(db, pos);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
 }
 
 /* -------------------------------------------------------------- meta */

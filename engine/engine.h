@@ -4,10 +4,17 @@
  * One RocksDB instance per node (DESIGN.md section 3) with the column
  * families
  *
- *   default     node identity and store metadata        (bs_eng_db_meta_*)
+ *   default     node identity and store metadata        (bs_eng_db_meta_*),
+ *               and "cfgen/<id>": the current generation of shard <id>
  *   raftlog     shard_id (8B BE) . index (8B BE) -> entry   (bs_eng_log_*)
  *   raftstate   shard_id (8B BE) -> hard state + truncated state
- *   s<id>       one per shard replica: user data and the apply state
+ *   s<id>       one per shard replica: user data and the apply state, in
+ *   s<id>.g<n>  the CF of the shard's current generation (0 = "s<id>")
+ *
+ * Every function below that takes a shard id works on the CF of that
+ * shard's current generation; generations change only when a snapshot is
+ * installed ("shard snapshots" below), which is what makes an install
+ * crash-atomic.
  *
  * Everything RocksDB stays behind this header: callers see opaque handles
  * and BS_E* codes (RocksDB error strings go to the db's errmsg). Shard
@@ -52,9 +59,13 @@ void bs_eng_db_options_default(struct bs_eng_db_options *o /* out */);
 /*
  * Opens (creating if needed) the node's database in dir, with every column
  * family that exists there (default, raftlog and raftstate are created if
- * missing; CFs this code does not know are opened and left alone). Returns
- * 0 and *out, or BS_EIO / BS_ECORRUPT / BS_EINVAL (dir is a file, ...) /
- * BS_ENOMEM with a sentence in errmsg (BS_ENG_ERRMSG_SIZE bytes, may be
+ * missing; CFs this code does not know are opened and left alone). A shard
+ * CF whose generation is not the shard's recorded one is what an
+ * interrupted snapshot install left behind (a prepared generation never
+ * switched to, or an old one not yet dropped): it is dropped, with a
+ * warning in the log. Returns 0 and *out, or BS_EIO / BS_ECORRUPT (also: a
+ * generation record that does not decode) / BS_EINVAL (dir is a file, ...)
+ * / BS_ENOMEM with a sentence in errmsg (BS_ENG_ERRMSG_SIZE bytes, may be
  * NULL).
  */
 int bs_eng_db_open(const char *dir /* borrowed */,
@@ -68,17 +79,24 @@ void bs_eng_db_close(struct bs_eng_db *db);
  * Shared by all threads: meaningful right after the failing call. */
 const char *bs_eng_db_errmsg(const struct bs_eng_db *db);
 
-/* Shard column families ("s<id>"). create: 0, BS_EEXIST or BS_EIO; drop:
- * 0, BS_ENOTFOUND or BS_EIO (drops the data with it). The caller makes sure
- * that nothing else uses the shard's CF while it is dropped: iterators
- * created before stay valid, batches that still name it fail or write into
- * the void. */
+/* Shards, by id; each has one live CF, that of its current generation.
+ * create: 0, BS_EEXIST or BS_EIO (an empty CF, of the generation the
+ * shard had if it existed before). drop: 0, BS_ENOTFOUND or BS_EIO (drops
+ * the data with it, and a prepared generation too; the generation record
+ * stays). The caller makes sure that nothing else uses the shard's CF
+ * while it is dropped: iterators created before stay valid, batches that
+ * still name it fail or write into the void. */
 int bs_eng_db_shard_create(struct bs_eng_db *db, uint64_t shard_id);
 int bs_eng_db_shard_drop(struct bs_eng_db *db, uint64_t shard_id);
 bool bs_eng_db_shard_exists(const struct bs_eng_db *db, uint64_t shard_id);
-/* Fills up to cap ids (ascending); returns how many shard CFs exist. */
+/* Fills up to cap ids (ascending, each shard once, prepared generations
+ * not counted); returns how many shards exist. */
 size_t bs_eng_db_shard_list(const struct bs_eng_db *db, uint64_t *ids,
                             size_t cap);
+/* The shard's current generation (0 for a shard never snapshotted into,
+ * or unknown). */
+uint64_t bs_eng_db_shard_generation(const struct bs_eng_db *db,
+                                    uint64_t shard_id);
 
 /* Small records in the default CF (node id, cluster id, ...), key a C
  * string (borrowed). put is synced: 0 or BS_EIO. get: 0 with *val
@@ -112,6 +130,15 @@ int bs_eng_wb_delete(struct bs_eng_wb *wb, struct bs_eng_db *db,
 int bs_eng_wb_delete_range(struct bs_eng_wb *wb, struct bs_eng_db *db,
                            uint64_t shard_id, const void *start, size_t slen,
                            const void *end, size_t elen);
+
+/* Stages the switch of shard_id to generation gen, which
+ * bs_eng_snap_ingest_prepare returned: once the batch is written, the
+ * shard's data is the prepared image, on disk; call
+ * bs_eng_db_generation_committed right after the write to make reads and
+ * writes use it too. 0, or BS_EINVAL (no such prepared generation; the
+ * batch is unchanged). */
+int bs_eng_wb_switch_generation(struct bs_eng_wb *wb, struct bs_eng_db *db,
+                                uint64_t shard_id, uint64_t gen);
 
 /* Writes the batch atomically; sync = fsync the WAL before returning.
  * Returns 0 or BS_EIO (detail in bs_eng_db_errmsg). The batch is not
@@ -253,6 +280,24 @@ int bs_eng_log_destroy(struct bs_eng_db *db, struct bs_eng_wb *wb,
  * count, shard id, the raft index and term it stands for). Ingest checks
  * the manifest and every checksum before touching the db; a corrupt or
  * truncated image is refused with BS_ECORRUPT and the old state stays.
+ *
+ * Installing an image is crash-atomic, in two phases:
+ *
+ *   bs_eng_snap_ingest_prepare   verify, create the CF of the shard's next
+ *                                generation, ingest into it; the live CF
+ *                                is untouched and keeps serving
+ *   bs_eng_wb_switch_generation  stage the switch in a batch, next to what
+ *                                must change with the data (the store puts
+ *                                the raft log reset and hard state there)
+ *   bs_eng_db_write              the switch is durable with the batch
+ *   bs_eng_db_generation_committed  reads and writes move to the new CF;
+ *                                the old one is dropped
+ *
+ * or bs_eng_db_generation_abort instead of the last two if the batch was
+ * not written. A crash anywhere leaves either the old data (and whatever
+ * else the batch would have changed, as it was) or the new data with the
+ * rest of the batch: bs_eng_db_open drops the CF of the generation that
+ * lost. Between prepare and committed, the shard's id names the old CF.
  */
 struct bs_eng_snap_info {
     uint64_t shard_id;
@@ -276,14 +321,39 @@ int bs_eng_snap_export(struct bs_eng_db *db, const struct bs_eng_snap *snap,
  * file missing, truncated or with a wrong checksum), BS_EIO. */
 int bs_eng_snap_verify(const char *dir, struct bs_eng_snap_info *info,
                        char *errmsg);
-/* Replaces shard_id's CF (created if absent) by the image in dir
- * (verify, drop, create, ingest). On any error before the drop (all the
- * verify errors, BS_EINVAL for an image of another shard) nothing changes.
- * The SST files are moved (hard-linked) into the db: afterwards dir holds
- * only the MANIFEST and the caller removes it. A failure after the drop
- * (BS_EIO, BS_ECORRUPT from RocksDB) leaves the CF empty, and a crash
- * there may leave it empty or missing: the store must record that a
- * snapshot is being installed and fetch it again after a restart. */
+/* Phase one: verifies the image in dir and ingests it into a new CF, the
+ * next generation of shard_id (which need not exist; a generation
+ * prepared before and never switched to is dropped first). Returns 0,
+ * *info (may be NULL) and *gen, to pass to the calls below; or the verify
+ * errors, BS_EINVAL (an image of another shard), BS_EIO / BS_ECORRUPT
+ * (RocksDB), BS_ENOMEM. On error nothing is left prepared and the shard is
+ * as it was. The SST files are moved (hard-linked) into the db: afterwards
+ * dir holds only the MANIFEST (whatever the result, once verified) and
+ * the caller removes it. */
+int bs_eng_snap_ingest_prepare(struct bs_eng_db *db, uint64_t shard_id,
+                               const char *dir, struct bs_eng_snap_info *info,
+                               uint64_t *gen, char *errmsg);
+/* The batch holding bs_eng_wb_switch_generation(shard_id, gen) was
+ * written: shard_id now names the new CF, and the old one is dropped
+ * (after a WAL sync when the db syncs, so that the switch cannot be lost
+ * after the drop). Returns 0; BS_EINVAL if gen is not the prepared
+ * generation (nothing changes); BS_EIO if the WAL sync or the drop failed:
+ * the switch has happened all the same, and the old CF is dropped at the
+ * next open. The caller makes sure nothing uses the shard meanwhile
+ * (iterators created before keep reading the old data). */
+int bs_eng_db_generation_committed(struct bs_eng_db *db, uint64_t shard_id,
+                                   uint64_t gen);
+/* The batch holding the switch was not written (or never will be): drops
+ * the prepared CF. 0, BS_ENOTFOUND (no such prepared generation) or BS_EIO
+ * (it stays prepared: the next prepare, drop or open drops it). */
+int bs_eng_db_generation_abort(struct bs_eng_db *db, uint64_t shard_id,
+                               uint64_t gen);
+/* One shot: prepare, then the switch written alone (synced), then
+ * committed. Replaces shard_id's data (the shard is created if absent) by
+ * the image, atomically even across a crash: on any error but a BS_EIO of
+ * the last step the shard keeps its old data. Same errors as
+ * bs_eng_snap_ingest_prepare, plus BS_EIO / BS_ENOMEM for the write and
+ * those of bs_eng_db_generation_committed. */
 int bs_eng_snap_ingest(struct bs_eng_db *db, uint64_t shard_id,
                        const char *dir, struct bs_eng_snap_info *info,
                        char *errmsg);
@@ -388,7 +458,8 @@ struct bs_eng_sm_ops {
     /* The apply state as last loaded or staged. */
     void (*applied)(void *sm, uint64_t *index, uint64_t *term,
                     struct bs_raft_conf_state *cs);
-    /* The shard's CF was replaced by a snapshot image: reload from db. */
+    /* The shard's data was replaced by a snapshot image (the switch to
+     * its generation is written and committed): reload from db. */
     int (*reload)(void *sm);
     /* The batch holding what apply/advance staged was written (written =
      * true) or dropped after an error (false: forget the staged state). */

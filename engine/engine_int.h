@@ -7,11 +7,13 @@
  * engine/ includes engine.h only (the engine's tests are the exception:
  * they use the test hooks at the end).
  *
- * Handles of shard column families live in a table guarded by a
- * reader-writer lock: bs_eng__shard_acquire() takes the read side and
- * bs_eng__shard_release() drops it, so a concurrent drop cannot destroy a
- * handle while a call uses it. Hold it only for the duration of one RocksDB
- * call (an iterator, once created, pins its column family by itself).
+ * Handles of shard column families (the live generation of each shard,
+ * and a prepared next one during a snapshot install) live in a table
+ * guarded by a reader-writer lock: bs_eng__shard_acquire() takes the read
+ * side and bs_eng__shard_release() drops it, so a concurrent drop or
+ * generation switch cannot destroy a handle while a call uses it. Hold it
+ * only for the duration of one RocksDB call (an iterator, once created,
+ * pins its column family by itself).
  */
 #ifndef BS_ENGINE_ENGINE_INT_H
 #define BS_ENGINE_ENGINE_INT_H
@@ -44,15 +46,24 @@ const rocksdb_options_t *bs_eng__db_shard_options(struct bs_eng_db *db);
 /* Read options with default settings (no snapshot, no bounds). */
 const rocksdb_readoptions_t *bs_eng__db_readopts(struct bs_eng_db *db);
 
-/* Read-locks the shard table and returns the handle of shard_id's CF.
- * 0 (lock held: call bs_eng__shard_release) or BS_ENOTFOUND (not held). */
+/* Read-locks the shard table and returns the handle of shard_id's live CF
+ * (its current generation). 0 (lock held: call bs_eng__shard_release) or
+ * BS_ENOTFOUND (not held). */
 int bs_eng__shard_acquire(struct bs_eng_db *db, uint64_t shard_id,
                           rocksdb_column_family_handle_t **cf);
+/* The same for the CF of generation gen that bs_eng__shard_prepare
+ * created and nothing has switched to yet. */
+int bs_eng__shard_acquire_prepared(struct bs_eng_db *db, uint64_t shard_id,
+                                   uint64_t gen,
+                                   rocksdb_column_family_handle_t **cf);
 void bs_eng__shard_release(struct bs_eng_db *db);
 
-/* Drops shard_id's CF if it exists and creates it anew, empty. Returns 0 or
+/* Creates an empty CF for the next generation of shard_id (current + 1;
+ * the shard need not exist), dropping one prepared before and never
+ * switched to. The live CF is untouched. Returns 0 and *gen, BS_ENOMEM or
  * BS_EIO (detail in the db's errmsg). */
-int bs_eng__shard_recreate(struct bs_eng_db *db, uint64_t shard_id);
+int bs_eng__shard_prepare(struct bs_eng_db *db, uint64_t shard_id,
+                          uint64_t *gen);
 
 /*
  * Converts a RocksDB error string to a BS_E* code ("Corruption: ..." ->

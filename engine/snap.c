@@ -514,13 +514,24 @@ int bs_eng_snap_verify(const char *dir, struct bs_eng_snap_info *info,
 
 /* ---------------------------------------------------------------- ingest */
 
-int bs_eng_snap_ingest(struct bs_eng_db *db, uint64_t shard_id, const char *dir,
-                       struct bs_eng_snap_info *info, char *errmsg)
+/*
+ * Two phases (engine.h, "shard snapshots"): the image goes into a new CF,
+ * the next generation of the shard, while the live CF keeps serving; the
+ * caller then switches generations in a write batch of its own, so that
+ * the data changes atomically with whatever else that batch holds (the
+ * store's raft log reset). Nothing done here is visible after a crash
+ * until the switch is written: the next open drops the prepared CF.
+ */
+int bs_eng_snap_ingest_prepare(struct bs_eng_db *db, uint64_t shard_id,
+                               const char *dir, struct bs_eng_snap_info *info,
+                               uint64_t *gen, char *errmsg)
 {
     struct bs_eng_snap_info in;
     struct file_rec *files = NULL;
     char **paths = NULL;
     rocksdb_ingestexternalfileoptions_t *io = NULL;
+    uint64_t g = 0;
+    bool prepared = false;
     int rc = verify(dir, &in, &files, errmsg);
     if (rc != 0)
         return rc;
@@ -547,15 +558,15 @@ int bs_eng_snap_ingest(struct bs_eng_db *db, uint64_t shard_id, const char *dir,
      * leave dir. */
     rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
 
-    /* Point of no return: from here a failure leaves the CF empty. */
-    if ((rc = bs_eng__shard_recreate(db, shard_id)) != 0) {
+    if ((rc = bs_eng__shard_prepare(db, shard_id, &g)) != 0) {
         bs_eng__seterr(errmsg, rc, "snapshot ingest: %s", bs_eng_db_errmsg(db));
         goto out;
     }
+    prepared = true;
     if (in.files > 0) {
         rocksdb_column_family_handle_t *cf;
         char *err = NULL;
-        if ((rc = bs_eng__shard_acquire(db, shard_id, &cf)) != 0) {
+        if ((rc = bs_eng__shard_acquire_prepared(db, shard_id, g, &cf)) != 0) {
             bs_eng__seterr(errmsg, rc,
                            "snapshot ingest: shard %" PRIu64
                            " dropped meanwhile",
@@ -573,7 +584,10 @@ int bs_eng_snap_ingest(struct bs_eng_db *db, uint64_t shard_id, const char *dir,
     }
     if (info)
         *info = in;
+    *gen = g;
 out:
+    if (rc != 0 && prepared)
+        (void)bs_eng_db_generation_abort(db, shard_id, g);
     if (paths)
         for (uint32_t i = 0; i < in.files; i++)
             free(paths[i]);
@@ -581,5 +595,32 @@ out:
     free(files);
     if (io)
         rocksdb_ingestexternalfileoptions_destroy(io);
+    return rc;
+}
+
+int bs_eng_snap_ingest(struct bs_eng_db *db, uint64_t shard_id, const char *dir,
+                       struct bs_eng_snap_info *info, char *errmsg)
+{
+    uint64_t gen;
+    int rc = bs_eng_snap_ingest_prepare(db, shard_id, dir, info, &gen, errmsg);
+    if (rc != 0)
+        return rc;
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    if (!wb) {
+        (void)bs_eng_db_generation_abort(db, shard_id, gen);
+        return bs_eng__seterr(errmsg, BS_ENOMEM, "snapshot: out of memory");
+    }
+    if ((rc = bs_eng_wb_switch_generation(wb, db, shard_id, gen)) == 0 &&
+        (rc = bs_eng_db_write(db, wb, true)) == 0) {
+        bs_eng_wb_destroy(wb);
+        rc = bs_eng_db_generation_committed(db, shard_id, gen);
+        if (rc != 0)
+            bs_eng__seterr(errmsg, rc, "snapshot ingest: %s",
+                           bs_eng_db_errmsg(db));
+        return rc;
+    }
+    bs_eng_wb_destroy(wb);
+    bs_eng__seterr(errmsg, rc, "snapshot ingest: %s", bs_eng_db_errmsg(db));
+    (void)bs_eng_db_generation_abort(db, shard_id, gen);
     return rc;
 }

@@ -39,6 +39,7 @@
 struct req {
     uint64_t id;
     bool is_read;
+    bool is_conf;   /* a configuration change */
     uint64_t index; /* proposal: entry index; read: read index */
     uint64_t term;  /* proposal: entry term */
     bool have_index; /* read: read state arrived */
@@ -59,6 +60,10 @@ struct group {
     bool removed;
     int idle_ticks;
     int snap_wait_ticks;
+    /* A snapshot's image is prepared as generation snap_gen of the CF and
+     * its switch staged in the persist batch (install_snapshot). */
+    bool snap_pending;
+    uint64_t snap_gen;
     uint64_t applied_term;
     struct req *reqs;
     size_t n_reqs;
@@ -313,9 +318,10 @@ static void destroy_group_mem(struct group *g)
 
 /*
  * Opens an existing group from disk: log, state machine, raft node. If the
- * state machine is ahead of the log (a crash after a snapshot was ingested
- * but before the log batch was written), the log is fast-forwarded to the
- * state machine's apply state.
+ * state machine is ahead of the log, the log is fast-forwarded to the
+ * state machine's apply state. A snapshot install cannot cause that any
+ * more (the data and the log switch in one batch, install_snapshot): this
+ * is a safety net.
  */
 static int open_group(struct bs_eng_store *s, uint64_t shard, uint64_t rid,
                       struct group **out, char *errmsg)
@@ -621,7 +627,8 @@ int bs_eng_store_create_replica(struct bs_eng_store *s, uint64_t shard_id,
 /* ------------------------------------------------------------- inbound */
 
 /* Checks a snapshot image before the raft core sees the message. */
-static bool snapshot_ok(struct bs_eng_store *s, const struct bs_raft_msg *m)
+static bool snapshot_ok(struct bs_eng_store *s, uint64_t shard_id,
+                        const struct bs_raft_msg *m)
 {
     char path[1024];
     if (m->snapshot.len == 0 || m->snapshot.len >= sizeof(path))
@@ -637,7 +644,11 @@ static bool snapshot_ok(struct bs_eng_store *s, const struct bs_raft_msg *m)
         return false;
     }
     (void)s;
-    return info.index == m->snapshot.meta.index;
+    /* An image of another shard would fail the ingest after the core
+     * took the snapshot, which stops the store. */
+    return info.shard_id == shard_id &&
+           info.index == m->snapshot.meta.index &&
+           info.term == m->snapshot.meta.term;
 }
 
 void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
@@ -668,9 +679,17 @@ void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
         }
         if (e->kind != BS_ENG_ENV_RAFT)
             continue;
-        if (e->msg.type == BS_RAFT_MSG_SNAP && !snapshot_ok(s, &e->msg))
+        if (e->msg.type == BS_RAFT_MSG_SNAP &&
+            !snapshot_ok(s, e->shard_id, &e->msg))
             continue;
-        if (g->asleep)
+        /* A heartbeat (or its response) of the current term is stepped
+         * (read rounds still get their answer) but wakes nobody: the
+         * leader's last one and its answer cross the hibernate notice and
+         * would otherwise wake both sides at once. */
+        bool quiet = (e->msg.type == BS_RAFT_MSG_HEARTBEAT ||
+                      e->msg.type == BS_RAFT_MSG_HEARTBEAT_RESP) &&
+                     e->msg.term == bs_raft_term(g->raft);
+        if (g->asleep && !quiet)
             wake(g);
         int rc = bs_raft_step(g->raft, &e->msg);
         if (rc != 0 && rc != BS_EDROPPED && rc != BS_EINVAL)
@@ -863,6 +882,7 @@ int bs_eng_store_propose_conf_change(struct bs_eng_store *s,
     if (bs_raft_last_index(g->raft) == before)
         return BS_EDROPPED;
     struct req r = {.id = ++s->next_req_id,
+                    .is_conf = true,
                     .index = bs_raft_last_index(g->raft),
                     .term = bs_raft_term(g->raft),
                     .deadline_ms = now_ms(s) + s->cfg.request_timeout_ms,
@@ -992,7 +1012,16 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-/* Installs the snapshot of a ready: ingest the image, reset the log. */
+/*
+ * Stages the snapshot of a ready (engine.h, "shard snapshots"): the image
+ * is ingested into the next generation of the shard's CF, the live one
+ * untouched, and the switch to it goes into the persist batch together
+ * with the log reset and the hard state. A crash thus leaves either the old
+ * data with the old log or the new data with the new log; wiping the log
+ * of a replica whose data went missing would not be safe (a voter with an
+ * empty log can help elect a leader that lacks committed entries). The
+ * state machine reloads once the batch is written (finish_snapshot).
+ */
 static int install_snapshot(struct bs_eng_store *s, struct group *g,
                             const struct bs_raft_snapshot *snap)
 {
@@ -1003,14 +1032,19 @@ static int install_snapshot(struct bs_eng_store *s, struct group *g,
     path[snap->len] = '\0';
     char em[256] = "";
     struct bs_eng_snap_info info;
-    int rc = bs_eng_snap_ingest(s->cfg.db, g->shard_id, path, &info, em);
+    uint64_t gen = 0;
+    int rc = bs_eng_snap_ingest_prepare(s->cfg.db, g->shard_id, path, &info,
+                                        &gen, em);
     remove_tree(path);
     if (rc != 0) {
         bs_log(BS_LOG_ERROR, MOD, "snapshot ingest failed shard=%" PRIu64
                " err=%s detail=\"%s\"", g->shard_id, bs_strerror(rc), em);
         return rc;
     }
-    rc = g->ops->reload(g->sm);
+    g->snap_pending = true; /* finish_snapshot commits or aborts it */
+    g->snap_gen = gen;
+    rc = bs_eng_wb_switch_generation(s->wb_persist, s->cfg.db, g->shard_id,
+                                     gen);
     if (rc != 0)
         return rc;
     rc = bs_eng_log_apply_snapshot(g->log, s->wb_persist, &snap->meta);
@@ -1018,8 +1052,28 @@ static int install_snapshot(struct bs_eng_store *s, struct group *g,
         return rc;
     bs_eng_log_set_conf(g->log, &snap->meta.conf);
     g->applied_term = snap->meta.term;
-    s->st.snapshots_applied++;
     return 0;
+}
+
+/* After the persist batch was written (written) or not: switch to the
+ * prepared generation and reload the state machine from it, or drop it. */
+static int finish_snapshot(struct bs_eng_store *s, struct group *g,
+                           bool written)
+{
+    if (!g->snap_pending)
+        return 0;
+    g->snap_pending = false;
+    if (!written) {
+        (void)bs_eng_db_generation_abort(s->cfg.db, g->shard_id, g->snap_gen);
+        return 0;
+    }
+    int rc = bs_eng_db_generation_committed(s->cfg.db, g->shard_id,
+                                            g->snap_gen);
+    if (rc == 0)
+        rc = g->ops->reload(g->sm);
+    if (rc == 0)
+        s->st.snapshots_applied++;
+    return rc;
 }
 
 /* Answers proposals whose entry was applied (or overwritten). */
@@ -1033,7 +1087,10 @@ static void settle_proposal(struct bs_eng_store *s, struct group *g,
         struct req *r = &g->reqs[i];
         if (!r->is_read && r->index == index) {
             if (r->term == term && !taken) {
-                complete(s, r->cb, r->ctx, res ? res->status : 0,
+                /* A conf change settled by an entry without a result was
+                 * replaced by an empty entry (the core refused it). */
+                int st = res ? res->status : r->is_conf ? BS_EDROPPED : 0;
+                complete(s, r->cb, r->ctx, st,
                          res ? res->resp : NULL, res ? res->resp_len : 0);
                 taken = true;
             } else {
@@ -1074,8 +1131,8 @@ static void settle_reads(struct bs_eng_store *s, struct group *g)
 
 /* Applies one committed entry of g. Returns 0 or a fatal error. */
 static int apply_entry(struct bs_eng_store *s, struct group *g,
-                       const struct bs_raft_entry *e, uint64_t *split_ids,
-                       size_t *n_split, size_t cap_split)
+                       const struct bs_raft_entry *e, uint64_t **split_ids,
+                       size_t *n_split, size_t *cap_split)
 {
     int rc = 0;
     if (e->type == BS_RAFT_ENTRY_CONF_CHANGE) {
@@ -1111,8 +1168,20 @@ static int apply_entry(struct bs_eng_store *s, struct group *g,
         free(res.resp);
         return rc;
     }
-    if (res.split && *n_split < cap_split)
-        split_ids[(*n_split)++] = res.split_shard_id;
+    if (res.split) {
+        /* Unbounded: a group may apply several splits in one round. */
+        if (*n_split == *cap_split) {
+            size_t cap = *cap_split ? *cap_split * 2 : 16;
+            uint64_t *v = realloc(*split_ids, cap * sizeof(*v));
+            if (!v) {
+                free(res.resp);
+                return BS_ENOMEM;
+            }
+            *split_ids = v;
+            *cap_split = cap;
+        }
+        (*split_ids)[(*n_split)++] = res.split_shard_id;
+    }
     settle_proposal(s, g, e->index, e->term, &res);
     return 0;
 }
@@ -1194,13 +1263,22 @@ static int round_once(struct bs_eng_store *s, bool *worked)
         if (rc == 0 && rd->has_hard_state)
             rc = bs_eng_log_set_hard_state(g->log, s->wb_persist,
                                            &rd->hard_state);
-        sync |= rd->must_sync;
+        /* A snapshot's switch is synced before its old CF is dropped. */
+        sync |= rd->must_sync || rd->has_snapshot;
     }
     if (rc == 0 && bs_eng_wb_count(s->wb_persist) > 0) {
         rc = bs_eng_db_write(s->cfg.db, s->wb_persist,
                              sync && s->cfg.db != NULL);
         if (sync)
             s->st.fsyncs++;
+    }
+    /* Snapshots switch data generations only now, with the log: then the
+     * state machines reload. */
+    bool written = rc == 0;
+    for (size_t i = 0; i < n_ready; i++) {
+        int r = finish_snapshot(s, ready[i], written);
+        if (rc == 0)
+            rc = r;
     }
 
     /* 2. Send: one batch per destination node. */
@@ -1227,14 +1305,14 @@ static int round_once(struct bs_eng_store *s, bool *worked)
     flush_outboxes(s);
 
     /* 3. Apply: one batch for every group, no fsync. */
-    uint64_t split_ids[64];
-    size_t n_split = 0;
+    uint64_t *split_ids = NULL;
+    size_t n_split = 0, cap_split = 0;
     bs_eng_wb_clear(s->wb_apply);
     for (size_t i = 0; i < n_ready && rc == 0; i++) {
         struct group *g = ready[i];
         for (size_t k = 0; k < g->rd.n_committed && rc == 0; k++) {
-            rc = apply_entry(s, g, &g->rd.committed[k], split_ids, &n_split,
-                             64);
+            rc = apply_entry(s, g, &g->rd.committed[k], &split_ids, &n_split,
+                             &cap_split);
             s->st.entries_applied++;
         }
         if (g->rd.n_committed > 0)
@@ -1291,6 +1369,7 @@ static int round_once(struct bs_eng_store *s, bool *worked)
     for (size_t i = 0; i < n_ready; i++)
         if (ready[i]->removed)
             destroy_group(s, ready[i]);
+    free(split_ids);
     free(ready);
     s->st.groups = s->n_groups;
     return rc;

@@ -70,12 +70,19 @@ static void free_packet(struct sf_packet *p)
 
 /* -------------------------------------------------------------- nodes */
 
+static char g_root[200] = "/tmp";
+
+void sf_set_root(const char *dir)
+{
+    snprintf(g_root, sizeof(g_root), "%s", dir);
+}
+
 void sf_init(struct sf_cluster *c, int n_nodes, const char *what)
 {
     ck_assert(n_nodes >= 1 && n_nodes <= SF_MAX_NODES);
     memset(c, 0, sizeof(*c));
     char tmpl[256];
-    snprintf(tmpl, sizeof(tmpl), "/tmp/basalt-store-%s-XXXXXX", what);
+    snprintf(tmpl, sizeof(tmpl), "%s/basalt-store-%s-XXXXXX", g_root, what);
     char *d = mkdtemp(tmpl);
     ck_assert_ptr_nonnull(d);
     c->base = strdup(d);
@@ -111,8 +118,7 @@ void sf_open(struct sf_cluster *c, int i)
     o.max_background_jobs = 1;
     char em[BS_ENG_ERRMSG_SIZE] = "";
     int rc = bs_eng_db_open(n->dir, &o, &n->db, em);
-    ck_assert_msg(rc == 0, "db open node %d: %s (%s)", i, bs_err_name(rc),
-                  em);
+    ck_assert_msg(rc == 0, "db open node %d: %s (%s)", i, bs_err_name(rc), em);
     struct bs_eng_store_config sc = c->cfg;
     sc.node_id = (uint64_t)i;
     sc.db = n->db;
@@ -200,10 +206,10 @@ void sf_bootstrap(struct sf_cluster *c, uint64_t shard, const char *start,
         struct sf_node *nd = &c->nodes[nodes[k]];
         ck_assert(nd->up);
         ck_assert_int_eq(bs_shard_bootstrap(nd->db, &d, &cs, 1, 1), 0);
-        ck_assert_int_eq(bs_eng_store_bootstrap_group(
-                             nd->store, shard,
-                             BS_ENG_REPLICA_ID(nodes[k], shard), &cs),
-                         0);
+        ck_assert_int_eq(
+            bs_eng_store_bootstrap_group(
+                nd->store, shard, BS_ENG_REPLICA_ID(nodes[k], shard), &cs),
+            0);
     }
 }
 
@@ -236,8 +242,7 @@ void sf_pump(struct sf_cluster *c)
         for (size_t k = 0; k < n; k++) {
             struct sf_packet *p = &batch[k];
             struct sf_node *to = &c->nodes[p->to];
-            if (to->up && !c->cut[p->from][p->to] &&
-                c->nodes[p->from].up) {
+            if (to->up && !c->cut[p->from][p->to] && c->nodes[p->from].up) {
                 bs_eng_store_receive(to->store, (uint64_t)p->from, p->envs,
                                      p->n);
                 c->batches_delivered++;
@@ -363,8 +368,7 @@ struct bs_shard *sf_shard(struct sf_cluster *c, int i, uint64_t shard)
     return sh;
 }
 
-struct bs_eng_group_info sf_info(struct sf_cluster *c, int i,
-                                 uint64_t shard)
+struct bs_eng_group_info sf_info(struct sf_cluster *c, int i, uint64_t shard)
 {
     struct bs_eng_group_info gi;
     memset(&gi, 0, sizeof(gi));
@@ -394,13 +398,12 @@ uint8_t *sf_put_cmd(struct sf_cluster *c, int i, uint64_t shard,
     return buf;
 }
 
-int sf_propose_put(struct sf_cluster *c, int i, uint64_t shard,
-                   const char *key, const char *val, struct sf_req *r)
+int sf_propose_put(struct sf_cluster *c, int i, uint64_t shard, const char *key,
+                   const char *val, struct sf_req *r)
 {
     size_t len = 0;
     uint8_t *buf = sf_put_cmd(c, i, shard, NULL, key, val, &len);
-    int rc = bs_eng_store_propose(c->nodes[i].store, shard, buf, len, sf_cb,
-                                  r);
+    int rc = bs_eng_store_propose(c->nodes[i].store, shard, buf, len, sf_cb, r);
     free(buf);
     return rc;
 }
@@ -435,8 +438,7 @@ static void local_range(struct sf_cluster *c, int i, uint64_t shard,
     rq.key_len = klen;
     rq.range_end = end;
     rq.range_end_len = elen;
-    int rc = bs_shard_range(sh, c->nodes[i].db, NULL, &sh->desc.epoch, &rq,
-                            rs);
+    int rc = bs_shard_range(sh, c->nodes[i].db, NULL, &sh->desc.epoch, &rq, rs);
     ck_assert_msg(rc == 0, "node %d shard %llu: range: %s (%s)", i,
                   (unsigned long long)shard, bs_err_name(rc), rs->errmsg);
 }
@@ -447,8 +449,7 @@ char *sf_get(struct sf_cluster *c, int i, uint64_t shard, const char *key)
     local_range(c, i, shard, (const uint8_t *)key, strlen(key), NULL, 0, &rs);
     char *v = NULL;
     if (rs.op.n_kvs > 0) {
-        v = strndup((const char *)rs.op.kvs[0].value,
-                    rs.op.kvs[0].value_len);
+        v = strndup((const char *)rs.op.kvs[0].value, rs.op.kvs[0].value_len);
         ck_assert_ptr_nonnull(v);
     }
     bs_shard_resp_free(&rs);

@@ -26,7 +26,7 @@
 #include "shard.h"
 
 #define SF_MAX_NODES 5
-#define SF_STEP_MS 10
+#define SF_STEP_MS   10
 
 struct sf_cluster;
 
@@ -67,12 +67,16 @@ struct sf_cluster {
 
 /* Outcome of one request (bs_eng_done_cb ctx). */
 struct sf_req {
-    int calls;    /* how many times the callback ran (must be <= 1) */
+    int calls; /* how many times the callback ran (must be <= 1) */
     int status;
     uint8_t *resp; /* copy of the response, or NULL */
     size_t len;
 };
 
+/* Where sf_init creates its directories (default /tmp). A test program
+ * sets a directory of its own and removes it at the end, which also
+ * cleans up after tests that failed before sf_destroy. */
+void sf_set_root(const char *dir);
 /* Creates the base directory and default settings (tick 100 ms, election
  * 10 ticks, hibernation off, request timeout 3 s); opens nothing. */
 void sf_init(struct sf_cluster *c, int n_nodes, const char *what);
@@ -114,8 +118,7 @@ void sf_req_free(struct sf_req *r);
 
 /* The shard state machine of node i's replica (asserts it exists). */
 struct bs_shard *sf_shard(struct sf_cluster *c, int i, uint64_t shard);
-struct bs_eng_group_info sf_info(struct sf_cluster *c, int i,
-                                 uint64_t shard);
+struct bs_eng_group_info sf_info(struct sf_cluster *c, int i, uint64_t shard);
 
 /* Encodes a Put of key = val with the given epoch (NULL = the epoch of
  * node i's replica); *len bytes, malloc'd. */
@@ -123,8 +126,8 @@ uint8_t *sf_put_cmd(struct sf_cluster *c, int i, uint64_t shard,
                     const struct bs_shard_epoch *epoch, const char *key,
                     const char *val, size_t *len);
 /* Proposes a Put on node i (bs_eng_store_propose's return code). */
-int sf_propose_put(struct sf_cluster *c, int i, uint64_t shard,
-                   const char *key, const char *val, struct sf_req *r);
+int sf_propose_put(struct sf_cluster *c, int i, uint64_t shard, const char *key,
+                   const char *val, struct sf_req *r);
 /* Proposes on the leader (waiting up to 5 s for one) and waits up to 5 s
  * for the answer; returns the callback's status (BS_ETIMEDOUT if none). */
 int sf_put(struct sf_cluster *c, uint64_t shard, const char *key,

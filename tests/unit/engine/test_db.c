@@ -113,19 +113,73 @@ START_TEST(test_unknown_cf)
     struct bs_eng_db *db = fx_open(dir);
     rocksdb_options_t *o = rocksdb_options_create();
     char *err = NULL;
-    rocksdb_column_family_handle_t *h[2];
-    h[0] = rocksdb_create_column_family(bs_eng__db_rocks(db), o, "foo", &err);
-    ck_assert_ptr_null(err);
-    h[1] = rocksdb_create_column_family(bs_eng__db_rocks(db), o, "s007", &err);
-    ck_assert_ptr_null(err);
-    rocksdb_column_family_handle_destroy(h[0]);
-    rocksdb_column_family_handle_destroy(h[1]);
+    /* Not shard names: a leading zero, generation 0 spelt out, a
+     * generation without digits. */
+    static const char *const names[] = {"foo", "s007", "s7.g0", "s7.g",
+                                        "s7.g01"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        rocksdb_column_family_handle_t *h = rocksdb_create_column_family(
+            bs_eng__db_rocks(db), o, names[i], &err);
+        ck_assert_ptr_null(err);
+        rocksdb_column_family_handle_destroy(h);
+    }
     rocksdb_options_destroy(o);
     bs_eng_db_close(db);
     db = fx_open(dir);
     ck_assert_uint_eq(bs_eng_db_shard_list(db, NULL, 0), 0);
     ck_assert(!bs_eng_db_shard_exists(db, 7));
     ck_assert_int_eq(bs_eng_db_shard_create(db, 7), 0);
+    bs_eng_db_close(db);
+    /* Left alone: still there after an open. */
+    db = fx_open(dir);
+    bs_eng_db_close(db);
+    rocksdb_options_t *lo = rocksdb_options_create();
+    size_t n = 0;
+    char **have = rocksdb_list_column_families(lo, dir, &n, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_uint_eq(n, 3 + sizeof(names) / sizeof(names[0]) + 1);
+    rocksdb_list_column_families_destroy(have, n);
+    rocksdb_options_destroy(lo);
+    fx_rm_rf(dir);
+}
+END_TEST
+
+/* A generation record that does not decode stops the open: which CF holds
+ * the shard's data is unknown. */
+START_TEST(test_bad_generation_record)
+{
+    char *dir = fx_tmpdir("db");
+    struct bs_eng_db *db = fx_open(dir);
+    ck_assert_int_eq(bs_eng_db_shard_create(db, 3), 0);
+    ck_assert_int_eq(bs_eng_db_meta_put(db, "cfgen/3", "abc", 3), 0);
+    bs_eng_db_close(db);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    ck_assert_int_eq(bs_eng_db_open(dir, NULL, &db, err), BS_ECORRUPT);
+    ck_assert_msg(strstr(err, "cfgen/3"), "%s", err);
+    fx_rm_rf(dir);
+
+    dir = fx_tmpdir("db");
+    db = fx_open(dir);
+    ck_assert_int_eq(bs_eng_db_meta_put(db, "cfgen/03", "\1\0\0\0\0\0\0\0", 8),
+                     0);
+    bs_eng_db_close(db);
+    ck_assert_int_eq(bs_eng_db_open(dir, NULL, &db, err), BS_ECORRUPT);
+    fx_rm_rf(dir);
+
+    /* A well-formed record of a shard without CF is fine. */
+    dir = fx_tmpdir("db");
+    db = fx_open(dir);
+    ck_assert_int_eq(bs_eng_db_meta_put(db, "cfgen/4", "\2\0\0\0\0\0\0\0", 8),
+                     0);
+    bs_eng_db_close(db);
+    db = fx_open(dir);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(db, 4), 2);
+    ck_assert(!bs_eng_db_shard_exists(db, 4));
+    ck_assert_uint_eq(bs_eng_db_shard_list(db, NULL, 0), 0);
+    ck_assert_int_eq(bs_eng_db_shard_create(db, 4), 0);
+    bs_eng_db_close(db);
+    db = fx_open(dir);
+    ck_assert(bs_eng_db_shard_exists(db, 4));
     bs_eng_db_close(db);
     fx_rm_rf(dir);
 }
@@ -432,6 +486,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_open_close_reopen);
     tcase_add_test(tc, test_shard_cfs);
     tcase_add_test(tc, test_unknown_cf);
+    tcase_add_test(tc, test_bad_generation_record);
     tcase_add_test(tc, test_meta);
     tcase_add_test(tc, test_wb_atomic);
     tcase_add_test(tc, test_snapshot_reads);

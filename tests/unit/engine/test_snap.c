@@ -3,7 +3,10 @@
  * ingest into another db give a byte-identical shard (over several SST
  * files, at a RocksDB snapshot, and for an empty shard); a corrupt,
  * truncated or missing file, a damaged or missing MANIFEST, or an image of
- * another shard is refused before anything changes.
+ * another shard is refused before anything changes. Installs are
+ * crash-atomic: a prepared image without its switch, a switch written
+ * without committed, an abort, each followed by a reopen, leave exactly the
+ * old or exactly the new data, and stray generations are dropped.
  */
 #include "eng_fixture.h"
 
@@ -375,6 +378,367 @@ START_TEST(test_wrong_shard_and_no_image)
 }
 END_TEST
 
+
+/* ------------------------------------------- crash-atomic install */
+
+/* True if the db at path has a column family of that name (read from the
+ * files, so the db must be closed). */
+static bool has_cf(const char *path, const char *name)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    size_t n = 0;
+    char *err = NULL;
+    char **names = rocksdb_list_column_families(o, path, &n, &err);
+    ck_assert_ptr_null(err);
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found = found || strcmp(names[i], name) == 0;
+    rocksdb_list_column_families_destroy(names, n);
+    rocksdb_options_destroy(o);
+    return found;
+}
+
+/* The value of key k in shard (malloc'd string), or NULL if absent. */
+static char *get_str(struct bs_eng_db *db, uint64_t shard, const char *k)
+{
+    void *v = NULL;
+    size_t n = 0;
+    int rc = bs_eng_get(db, NULL, shard, k, strlen(k), &v, &n);
+    if (rc == BS_ENOTFOUND)
+        return NULL;
+    ck_assert_int_eq(rc, 0);
+    char *s = malloc(n + 1);
+    memcpy(s, v, n);
+    s[n] = '\0';
+    free(v);
+    return s;
+}
+
+static void expect_str(struct bs_eng_db *db, uint64_t shard, const char *k,
+                       const char *want)
+{
+    char *got = get_str(db, shard, k);
+    if (!want) {
+        ck_assert_msg(got == NULL, "%s: %s", k, got);
+        return;
+    }
+    ck_assert_msg(got != NULL, "%s: absent", k);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+static void put_str(struct bs_eng_db *db, uint64_t shard, const char *k,
+                    const char *v)
+{
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_int_eq(bs_eng_wb_put(wb, db, shard, k, strlen(k), v, strlen(v)),
+                     0);
+    ck_assert_int_eq(bs_eng_db_write(db, wb, false), 0);
+    bs_eng_wb_destroy(wb);
+}
+
+/* Receiver b: shard 8 with "old" data and a neighbour shard 9; an image of
+ * shard 8 with "new" data exported from a into t->img. */
+static void install_setup(struct two *t)
+{
+    two_open(t);
+    ck_assert_int_eq(bs_eng_db_shard_create(t->a, 8), 0);
+    fill(t->a, 8, 200, 1);
+    put_str(t->a, 8, "who", "new");
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    ck_assert_int_eq(
+        bs_eng_snap_export(t->a, NULL, 8, 50, 3, t->img, NULL, err), 0);
+    ck_assert_int_eq(bs_eng_db_shard_create(t->b, 8), 0);
+    put_str(t->b, 8, "who", "old");
+    put_str(t->b, 8, "only-old", "x");
+    ck_assert_int_eq(bs_eng_db_shard_create(t->b, 9), 0);
+    put_str(t->b, 9, "n", "nine");
+}
+
+static void expect_old(struct bs_eng_db *db)
+{
+    expect_str(db, 8, "who", "old");
+    expect_str(db, 8, "only-old", "x");
+    expect_str(db, 8, "k000001", NULL);
+    expect_str(db, 9, "n", "nine");
+}
+
+static void expect_new(struct two *t)
+{
+    expect_str(t->b, 8, "who", "new");
+    expect_str(t->b, 8, "only-old", NULL);
+    expect_str(t->b, 9, "n", "nine");
+    assert_same(t->a, 8, t->b, 8);
+}
+
+static void expect_list_8_9(struct bs_eng_db *db)
+{
+    uint64_t ids[4] = {0};
+    ck_assert_uint_eq(bs_eng_db_shard_list(db, ids, 4), 2);
+    ck_assert_uint_eq(ids[0], 8);
+    ck_assert_uint_eq(ids[1], 9);
+}
+
+/* A crash after the image was prepared but before the switch was written:
+ * the shard keeps its old data (it is what the raft log, written in the
+ * same batch as the switch, still describes), and the open drops the
+ * prepared CF. */
+START_TEST(test_prepare_without_switch_survives_crash)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    struct bs_eng_snap_info info;
+    uint64_t gen = 0;
+    int rc = bs_eng_snap_ingest_prepare(t.b, 8, t.img, &info, &gen, err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(gen, 1);
+    ck_assert_uint_eq(info.index, 50);
+    /* Before the switch the shard still reads and writes the old CF, and
+     * is listed once. */
+    expect_old(t.b);
+    expect_list_8_9(t.b);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 0);
+    put_str(t.b, 8, "late", "write");
+    bs_eng_db_close(t.b); /* the crash: neither committed nor aborted */
+    ck_assert(has_cf(t.p2, "s8.g1"));
+
+    t.b = fx_open(t.p2);
+    expect_old(t.b);
+    expect_str(t.b, 8, "late", "write");
+    expect_list_8_9(t.b);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 0);
+    /* The prepared generation is gone, and a new install works. */
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8.g1"));
+    ck_assert(has_cf(t.p2, "s8"));
+    t.b = fx_open(t.p2);
+    fx_rm_rf(strdup(t.img));
+    ck_assert_int_eq(bs_eng_snap_export(t.a, NULL, 8, 50, 3, t.img, NULL, err),
+                     0);
+    ck_assert_int_eq(bs_eng_snap_ingest(t.b, 8, t.img, NULL, err), 0);
+    expect_new(&t);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    two_close(&t);
+}
+END_TEST
+
+/* The switch written in the same batch as other records (the store's raft
+ * log reset), then a crash before committed: the open takes the new
+ * generation, drops the old CF, and the other records are there too. */
+START_TEST(test_switch_written_survives_crash)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    uint64_t gen = 0;
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.b, 8, t.img, NULL, &gen, err),
+                     0);
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.b, 8, gen), 0);
+    ck_assert_int_eq(bs_eng_wb_put(wb, t.b, 9, "with", 4, "switch", 6), 0);
+    ck_assert_int_eq(bs_eng_db_write(t.b, wb, true), 0);
+    bs_eng_wb_destroy(wb);
+    bs_eng_db_close(t.b); /* crash before bs_eng_db_generation_committed */
+    ck_assert(has_cf(t.p2, "s8"));
+    ck_assert(has_cf(t.p2, "s8.g1"));
+
+    t.b = fx_open(t.p2);
+    expect_new(&t);
+    expect_str(t.b, 9, "with", "switch");
+    expect_list_8_9(t.b);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8"));
+    ck_assert(has_cf(t.p2, "s8.g1"));
+    t.b = fx_open(t.p2);
+    expect_new(&t);
+    two_close(&t);
+}
+END_TEST
+
+/* The normal path: prepare, switch, write, committed. Reads move at
+ * committed, the old CF goes at once, and the generation survives a
+ * reopen; a second install moves to generation 2. */
+START_TEST(test_switch_committed)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    uint64_t gen = 0;
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.b, 8, t.img, NULL, &gen, err),
+                     0);
+    /* A stale iterator on the old CF keeps reading the old data. */
+    struct bs_eng_iter *it;
+    ck_assert_int_eq(bs_eng_iter_create(t.b, NULL, 8, NULL, 0, NULL, 0, &it),
+                     0);
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.b, 8, gen + 1),
+                     BS_EINVAL);
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.b, 9, gen), BS_EINVAL);
+    ck_assert_uint_eq(bs_eng_wb_count(wb), 0);
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.b, 8, gen), 0);
+    ck_assert_int_eq(bs_eng_db_write(t.b, wb, true), 0);
+    /* Written but not committed: still the old CF in memory. */
+    expect_old(t.b);
+    ck_assert_int_eq(bs_eng_db_generation_committed(t.b, 8, gen + 1),
+                     BS_EINVAL);
+    ck_assert_int_eq(bs_eng_db_generation_committed(t.b, 8, gen), 0);
+    ck_assert_int_eq(bs_eng_db_generation_committed(t.b, 8, gen), BS_EINVAL);
+    expect_new(&t);
+    expect_list_8_9(t.b);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    bs_eng_iter_seek(it, "who", 3);
+    size_t vl;
+    ck_assert(bs_eng_iter_valid(it));
+    ck_assert_mem_eq(bs_eng_iter_value(it, &vl), "old", 3);
+    bs_eng_iter_destroy(it);
+    /* Writes go to the new generation. */
+    put_str(t.b, 8, "after", "switch");
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8"));
+    ck_assert(has_cf(t.p2, "s8.g1"));
+
+    t.b = fx_open(t.p2);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    expect_str(t.b, 8, "after", "switch");
+    expect_str(t.b, 8, "who", "new");
+    /* A second install: generation 2, from "s8.g1" to "s8.g2". */
+    fx_rm_rf(strdup(t.img));
+    put_str(t.a, 8, "who", "newer");
+    ck_assert_int_eq(bs_eng_snap_export(t.a, NULL, 8, 60, 3, t.img, NULL, err),
+                     0);
+    ck_assert_int_eq(bs_eng_snap_ingest(t.b, 8, t.img, NULL, err), 0);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 2);
+    expect_str(t.b, 8, "who", "newer");
+    expect_str(t.b, 8, "after", NULL);
+    assert_same(t.a, 8, t.b, 8);
+    bs_eng_wb_destroy(wb);
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8.g1"));
+    ck_assert(has_cf(t.p2, "s8.g2"));
+    t.b = fx_open(t.p2);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 2);
+    assert_same(t.a, 8, t.b, 8);
+    two_close(&t);
+}
+END_TEST
+
+/* The batch was not written: abort drops the prepared CF and the shard
+ * keeps its old data, before and after a reopen; the next prepare reuses
+ * the generation number. */
+START_TEST(test_abort)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    uint64_t gen = 0;
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.b, 8, t.img, NULL, &gen, err),
+                     0);
+    ck_assert_int_eq(bs_eng_db_generation_abort(t.b, 8, gen + 1), BS_ENOTFOUND);
+    ck_assert_int_eq(bs_eng_db_generation_abort(t.b, 8, gen), 0);
+    ck_assert_int_eq(bs_eng_db_generation_abort(t.b, 8, gen), BS_ENOTFOUND);
+    expect_old(t.b);
+    expect_list_8_9(t.b);
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.b, 8, gen), BS_EINVAL);
+    bs_eng_wb_destroy(wb);
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8.g1"));
+    t.b = fx_open(t.p2);
+    expect_old(t.b);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 0);
+    two_close(&t);
+}
+END_TEST
+
+/* A prepare on a shard that does not exist creates nothing visible until
+ * the switch; a prepare over an earlier unfinished one replaces it. */
+START_TEST(test_prepare_absent_and_twice)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    uint64_t gen = 0;
+    /* t.a has no shard 8 any more. */
+    ck_assert_int_eq(bs_eng_db_shard_drop(t.a, 8), 0);
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.a, 8, t.img, NULL, &gen, err),
+                     0);
+    ck_assert_uint_eq(gen, 1);
+    ck_assert(!bs_eng_db_shard_exists(t.a, 8));
+    ck_assert_uint_eq(bs_eng_db_shard_list(t.a, NULL, 0), 0);
+    ck_assert_int_eq(bs_eng_db_generation_abort(t.a, 8, gen), 0);
+    ck_assert(!bs_eng_db_shard_exists(t.a, 8));
+
+    /* Prepared twice (the first attempt's image is reused: the files
+     * were moved, so export it again). */
+    fx_rm_rf(strdup(t.img));
+    ck_assert_int_eq(bs_eng_snap_export(t.b, NULL, 9, 7, 1, t.img, NULL, err),
+                     0);
+    char *img2 = fx_path(t.dir, "img2");
+    ck_assert_int_eq(bs_eng_snap_export(t.b, NULL, 9, 8, 1, img2, NULL, err),
+                     0);
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.a, 9, t.img, NULL, &gen, err),
+                     0);
+    ck_assert_int_eq(bs_eng_snap_ingest_prepare(t.a, 9, img2, NULL, &gen, err),
+                     0);
+    ck_assert_uint_eq(gen, 1);
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_int_eq(bs_eng_wb_switch_generation(wb, t.a, 9, gen), 0);
+    ck_assert_int_eq(bs_eng_db_write(t.a, wb, true), 0);
+    bs_eng_wb_destroy(wb);
+    ck_assert_int_eq(bs_eng_db_generation_committed(t.a, 9, gen), 0);
+    ck_assert(bs_eng_db_shard_exists(t.a, 9));
+    assert_same(t.a, 9, t.b, 9);
+    fx_rm_rf(img2);
+    two_close(&t);
+}
+END_TEST
+
+/* A dropped shard keeps its generation: created again, it gets a CF a
+ * reopen takes for live (not garbage). */
+START_TEST(test_drop_create_keeps_generation)
+{
+    struct two t;
+    install_setup(&t);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    ck_assert_int_eq(bs_eng_snap_ingest(t.b, 8, t.img, NULL, err), 0);
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    ck_assert_int_eq(bs_eng_db_shard_drop(t.b, 8), 0);
+    ck_assert(!bs_eng_db_shard_exists(t.b, 8));
+    ck_assert_int_eq(bs_eng_db_shard_drop(t.b, 8), BS_ENOTFOUND);
+    ck_assert_int_eq(bs_eng_db_shard_create(t.b, 8), 0);
+    put_str(t.b, 8, "again", "yes");
+    bs_eng_db_close(t.b);
+    t.b = fx_open(t.p2);
+    ck_assert(bs_eng_db_shard_exists(t.b, 8));
+    ck_assert_uint_eq(bs_eng_db_shard_generation(t.b, 8), 1);
+    expect_str(t.b, 8, "again", "yes");
+    expect_str(t.b, 8, "who", NULL);
+    two_close(&t);
+}
+END_TEST
+
+/* With fsync on (the production setting), committed syncs the WAL before
+ * it drops the old generation. */
+START_TEST(test_ingest_synced_db)
+{
+    struct two t;
+    install_setup(&t);
+    bs_eng_db_close(t.b);
+    char err[BS_ENG_ERRMSG_SIZE] = "";
+    ck_assert_int_eq(bs_eng_db_open(t.p2, NULL, &t.b, err), 0);
+    ck_assert_int_eq(bs_eng_snap_ingest(t.b, 8, t.img, NULL, err), 0);
+    expect_new(&t);
+    bs_eng_db_close(t.b);
+    ck_assert(!has_cf(t.p2, "s8"));
+    ck_assert(has_cf(t.p2, "s8.g1"));
+    t.b = fx_open(t.p2);
+    expect_new(&t);
+    two_close(&t);
+}
+END_TEST
+
 static Suite *snap_suite(void)
 {
     Suite *s = suite_create("engine_snap");
@@ -386,6 +750,13 @@ static Suite *snap_suite(void)
     tcase_add_test(tc, test_export_errors);
     tcase_add_loop_test(tc, test_damaged_image, 0, N_DAMAGE);
     tcase_add_test(tc, test_wrong_shard_and_no_image);
+    tcase_add_test(tc, test_prepare_without_switch_survives_crash);
+    tcase_add_test(tc, test_switch_written_survives_crash);
+    tcase_add_test(tc, test_switch_committed);
+    tcase_add_test(tc, test_abort);
+    tcase_add_test(tc, test_prepare_absent_and_twice);
+    tcase_add_test(tc, test_drop_create_keeps_generation);
+    tcase_add_test(tc, test_ingest_synced_db);
     suite_add_tcase(s, tc);
     return s;
 }
