@@ -414,31 +414,15 @@ static int add_group(struct bs_eng_store *s, uint64_t shard, uint64_t rid,
     return 0;
 }
 
-static bool conf_has(const struct bs_raft_conf_state *cs, uint64_t id)
-{
-    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
-                               cs->learners_next};
-    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
-                      cs->n_learners_next};
-    for (int k = 0; k < 4; k++)
-        for (uint32_t i = 0; i < ns[k]; i++)
-            if (sets[k][i] == id)
-                return true;
-    return false;
-}
-
 /* Finds this node's replica in a configuration. */
 static uint64_t my_replica(const struct bs_eng_store *s,
                            const struct bs_raft_conf_state *cs)
 {
-    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
-                               cs->learners_next};
-    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
-                      cs->n_learners_next};
-    for (int k = 0; k < 4; k++)
-        for (uint32_t i = 0; i < ns[k]; i++)
-            if (BS_ENG_REPLICA_NODE(sets[k][i]) == s->cfg.node_id)
-                return sets[k][i];
+    uint64_t ids[BS_RAFT_CONF_MAX_LIST];
+    size_t n = bs_raft_conf_members(cs, ids, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (BS_ENG_REPLICA_NODE(ids[i]) == s->cfg.node_id)
+            return ids[i];
     return 0;
 }
 
@@ -589,7 +573,7 @@ int bs_eng_store_bootstrap_group(struct bs_eng_store *s, uint64_t shard_id,
     if (find_group(s, shard_id))
         return BS_EEXIST;
     if (BS_ENG_REPLICA_NODE(replica_id) != s->cfg.node_id ||
-        !conf_has(cs, replica_id))
+        !bs_raft_conf_has(cs, replica_id))
         return BS_EINVAL;
     int rc = bs_eng_db_shard_create(s->cfg.db, shard_id);
     if (rc != 0 && rc != BS_EEXIST)
@@ -738,23 +722,19 @@ static void hibernate(struct bs_eng_store *s, struct group *g)
 {
     struct bs_raft_conf_state cs;
     bs_raft_conf_state(g->raft, &cs);
-    const uint64_t *sets[4] = {cs.voters, cs.voters_outgoing, cs.learners,
-                               cs.learners_next};
-    uint32_t ns[4] = {cs.n_voters, cs.n_voters_outgoing, cs.n_learners,
-                      cs.n_learners_next};
-    for (int k = 0; k < 4; k++) {
-        for (uint32_t i = 0; i < ns[k]; i++) {
-            uint64_t rid = sets[k][i];
-            if (rid == g->replica_id)
-                continue;
-            struct bs_eng_envelope e = {.kind = BS_ENG_ENV_HIBERNATE,
-                                        .shard_id = g->shard_id};
-            e.msg.to = rid;
-            e.msg.from = g->replica_id;
-            e.msg.term = bs_raft_term(g->raft);
-            e.msg.commit = bs_raft_committed(g->raft);
-            (void)outbox_push(s, BS_ENG_REPLICA_NODE(rid), &e);
-        }
+    uint64_t ids[BS_RAFT_CONF_MAX_LIST];
+    size_t n = bs_raft_conf_members(&cs, ids, NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t rid = ids[i];
+        if (rid == g->replica_id)
+            continue;
+        struct bs_eng_envelope e = {.kind = BS_ENG_ENV_HIBERNATE,
+                                    .shard_id = g->shard_id};
+        e.msg.to = rid;
+        e.msg.from = g->replica_id;
+        e.msg.term = bs_raft_term(g->raft);
+        e.msg.commit = bs_raft_committed(g->raft);
+        (void)outbox_push(s, BS_ENG_REPLICA_NODE(rid), &e);
     }
     g->asleep = true;
 }
@@ -1150,7 +1130,7 @@ static int apply_entry(struct bs_eng_store *s, struct group *g,
         bs_eng_log_set_conf(g->log, &cs);
         for (uint32_t i = 0; i < cs.n_voters; i++)
             (void)get_peer(s, BS_ENG_REPLICA_NODE(cs.voters[i]));
-        if (st == 0 && !conf_has(&cs, g->replica_id))
+        if (st == 0 && !bs_raft_conf_has(&cs, g->replica_id))
             g->removed = true;
         struct bs_eng_apply_result res = {.status = st};
         settle_proposal(s, g, e->index, e->term, &res);

@@ -63,24 +63,15 @@ static int sm_advance(void *p, struct bs_eng_wb *wb, uint64_t index,
         return rc;
     }
     /* Replica ids carry their node (BS_ENG_REPLICA_NODE). */
+    uint64_t ids[BS_RAFT_CONF_MAX_LIST];
+    bool learner[BS_RAFT_CONF_MAX_LIST];
+    size_t m = bs_raft_conf_members(cs, ids, learner);
     struct bs_shard_replica reps[BS_RAFT_MAX_MEMBERS];
     uint32_t n = 0;
-    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
-                               cs->learners_next};
-    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
-                      cs->n_learners_next};
-    for (int k = 0; k < 4; k++) {
-        for (uint32_t i = 0; i < ns[k]; i++) {
-            bool dup = false;
-            for (uint32_t j = 0; j < n; j++)
-                dup |= reps[j].id == sets[k][i];
-            if (dup || n >= BS_RAFT_MAX_MEMBERS)
-                continue;
-            reps[n].id = sets[k][i];
-            reps[n].node_id = BS_ENG_REPLICA_NODE(sets[k][i]);
-            reps[n].learner = k >= 2;
-            n++;
-        }
+    for (size_t i = 0; i < m && n < BS_RAFT_MAX_MEMBERS; i++, n++) {
+        reps[n].id = ids[i];
+        reps[n].node_id = BS_ENG_REPLICA_NODE(ids[i]);
+        reps[n].learner = learner[i];
     }
     return bs_shard_apply_conf(sm->sh, sm->db, wb, index, term, cs, reps, n);
 }

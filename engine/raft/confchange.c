@@ -107,18 +107,8 @@ static int apply_changes(struct bs_raft_conf_state *cs,
         *why = "the change removes all voters";
         return BS_EINVAL;
     }
-    /* Count distinct members. */
-    uint64_t all[4 * BS_RAFT_MAX_MEMBERS];
-    uint32_t n = 0;
-    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
-                               cs->learners_next};
-    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
-                      cs->n_learners_next};
-    for (int s = 0; s < 4; s++)
-        for (uint32_t i = 0; i < ns[s]; i++)
-            if (!bs_raft__ids_has(all, n, sets[s][i]))
-                all[n++] = sets[s][i];
-    if (n > BS_RAFT_MAX_MEMBERS) {
+    uint64_t all[BS_RAFT_CONF_MAX_LIST];
+    if (bs_raft_conf_members(cs, all, NULL) > BS_RAFT_MAX_MEMBERS) {
         *why = "too many members";
         return BS_EINVAL;
     }

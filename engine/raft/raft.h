@@ -138,6 +138,19 @@ struct bs_raft_conf_state {
     bool auto_leave;
 };
 
+/* Room for every member of a configuration (each set is bounded by
+ * BS_RAFT_MAX_MEMBERS). */
+#define BS_RAFT_CONF_MAX_LIST (4 * BS_RAFT_MAX_MEMBERS)
+
+/* Lists every member of cs once, in the order voters, outgoing voters,
+ * learners, next learners, into ids (room for BS_RAFT_CONF_MAX_LIST);
+ * learner (may be NULL) says whether each only learns now (a voter being
+ * demoted in a joint state still votes). Returns how many. */
+size_t bs_raft_conf_members(const struct bs_raft_conf_state *cs,
+                            uint64_t *ids /* out */, bool *learner /* out */);
+/* Whether id is a member of cs in any role. */
+bool bs_raft_conf_has(const struct bs_raft_conf_state *cs, uint64_t id);
+
 /* True if the two states hold the same sets (order ignored) and the same
  * auto_leave. */
 bool bs_raft_conf_state_equal(const struct bs_raft_conf_state *a,

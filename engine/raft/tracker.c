@@ -167,13 +167,6 @@ bool bs_raft__tracker_is_voter(const struct bs_raft_tracker *t, uint64_t id)
                             t->conf.n_voters_outgoing, id);
 }
 
-static bool conf_has(const struct bs_raft_conf_state *cs, uint64_t id)
-{
-    return bs_raft__ids_has(cs->voters, cs->n_voters, id) ||
-           bs_raft__ids_has(cs->voters_outgoing, cs->n_voters_outgoing, id) ||
-           bs_raft__ids_has(cs->learners, cs->n_learners, id) ||
-           bs_raft__ids_has(cs->learners_next, cs->n_learners_next, id);
-}
 
 static int add_member(struct bs_raft_tracker *t, uint64_t id,
                       uint64_t next_index)
@@ -205,22 +198,18 @@ int bs_raft__tracker_set_conf(struct bs_raft_tracker *t,
     /* Drop progress of ids no longer in the configuration. */
     uint32_t w = 0;
     for (uint32_t i = 0; i < t->n_prs; i++) {
-        if (conf_has(cs, t->prs[i].id))
+        if (bs_raft_conf_has(cs, t->prs[i].id))
             t->prs[w++] = t->prs[i];
         else
             free(t->prs[i].inflights.idx);
     }
     t->n_prs = w;
-    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
-                               cs->learners_next};
-    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
-                      cs->n_learners_next};
-    for (int s = 0; s < 4; s++) {
-        for (uint32_t i = 0; i < ns[s]; i++) {
-            int rc = add_member(t, sets[s][i], next_index);
-            if (rc != 0)
-                return rc;
-        }
+    uint64_t ids[BS_RAFT_CONF_MAX_LIST];
+    size_t n = bs_raft_conf_members(cs, ids, NULL);
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_member(t, ids[i], next_index);
+        if (rc != 0)
+            return rc;
     }
     t->conf = *cs;
     for (uint32_t i = 0; i < t->n_prs; i++) {
@@ -408,7 +397,7 @@ const char *bs_raft__tracker_check(const struct bs_raft_tracker *t)
         (c->n_learners_next > 0 || c->auto_leave))
         return "T3: joint-only state outside a joint configuration";
     for (uint32_t i = 0; i < t->n_prs; i++) {
-        if (!conf_has(c, t->prs[i].id))
+        if (!bs_raft_conf_has(c, t->prs[i].id))
             return "T1: progress for a non-member";
         for (uint32_t j = i + 1; j < t->n_prs; j++)
             if (t->prs[i].id == t->prs[j].id)

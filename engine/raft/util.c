@@ -138,6 +138,34 @@ static bool ids_equal(const uint64_t *a, uint32_t na, const uint64_t *b,
     return true;
 }
 
+size_t bs_raft_conf_members(const struct bs_raft_conf_state *cs,
+                            uint64_t *ids, bool *learner)
+{
+    const uint64_t *sets[4] = {cs->voters, cs->voters_outgoing, cs->learners,
+                               cs->learners_next};
+    uint32_t ns[4] = {cs->n_voters, cs->n_voters_outgoing, cs->n_learners,
+                      cs->n_learners_next};
+    uint32_t n = 0;
+    for (int k = 0; k < 4; k++) {
+        for (uint32_t i = 0; i < ns[k] && i < BS_RAFT_MAX_MEMBERS; i++) {
+            if (bs_raft__ids_has(ids, n, sets[k][i]))
+                continue;
+            if (learner)
+                learner[n] = k >= 2;
+            ids[n++] = sets[k][i];
+        }
+    }
+    return n;
+}
+
+bool bs_raft_conf_has(const struct bs_raft_conf_state *cs, uint64_t id)
+{
+    return bs_raft__ids_has(cs->voters, cs->n_voters, id) ||
+           bs_raft__ids_has(cs->voters_outgoing, cs->n_voters_outgoing, id) ||
+           bs_raft__ids_has(cs->learners, cs->n_learners, id) ||
+           bs_raft__ids_has(cs->learners_next, cs->n_learners_next, id);
+}
+
 bool bs_raft_conf_state_equal(const struct bs_raft_conf_state *a,
                               const struct bs_raft_conf_state *b)
 {
