@@ -524,9 +524,14 @@ void bs_eng_store_tick(struct bs_eng_store *s);
  * dropped and counted. */
 void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
                           const struct bs_eng_envelope *envs, size_t n);
-/* Runs the loop above until no group has work. Returns 0 or a fatal
- * storage error (the store must then be closed). */
+/* Runs the loop above until no group has work, or for at most
+ * BS_ENG_STORE_MAX_ROUNDS rounds (callbacks that propose again create new
+ * work: the caller ticks and calls again; bs_eng_store_has_work says
+ * whether work is left). Returns 0 or a fatal storage error (the store
+ * must then be closed). */
+#define BS_ENG_STORE_MAX_ROUNDS 16
 int bs_eng_store_process(struct bs_eng_store *s);
+bool bs_eng_store_has_work(const struct bs_eng_store *s);
 
 /* Called once with the outcome of a request: status 0 and the state
  * machine's response (borrowed for the call), or BS_ENOTLEADER /

@@ -1355,11 +1355,22 @@ static int round_once(struct bs_eng_store *s, bool *worked)
     return rc;
 }
 
+bool bs_eng_store_has_work(const struct bs_eng_store *s)
+{
+    for (size_t i = 0; i < s->n_groups; i++)
+        if (s->groups[i]->dirty && bs_raft_has_ready(s->groups[i]->raft))
+            return true;
+    return false;
+}
+
 int bs_eng_store_process(struct bs_eng_store *s)
 {
     if (s->fatal)
         return s->fatal;
-    for (int guard = 0; guard < 1000; guard++) {
+    /* Bounded: callbacks that propose again would otherwise keep one call
+     * going for seconds with no tick (store_bench saw 1.2-8.8 s), longer
+     * than an election timeout. */
+    for (int guard = 0; guard < BS_ENG_STORE_MAX_ROUNDS; guard++) {
         bool worked = false;
         int rc = round_once(s, &worked);
         if (rc != 0) {

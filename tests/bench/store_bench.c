@@ -19,13 +19,20 @@
  * puts per second, fsyncs per second and entries per fsync (the store's
  * own counters), put latency (proposal to callback), CPU seconds used per
  * wall second (the whole process, RocksDB's threads included), and how
- * long one bs_eng_store_process() call held the thread at most.
+ * long one bs_eng_store_process() call held the thread at most: while it
+ * runs nothing ticks, which matters because a put re-proposed from its
+ * callback keeps the call going (--defer re-proposes from the main loop
+ * instead, between calls).
  *
  * Then the idle test (--idle-seconds, default 10): --idle-shards (1024)
  * groups are elected, ticked every tick_ms of real time until all of them
  * hibernate, and the process CPU time used over the next --idle-seconds of
  * ticking is printed; then the same groups are reopened with hibernation
  * disabled and measured again for comparison.
+ *
+ * Setting up 1024 shards takes minutes: RocksDB rewrites (and re-reads)
+ * its OPTIONS file, which lists every column family, on each column family
+ * it creates; the "last ms" column shows what one more shard costs.
  *
  * It prints figures and never judges timing. It exits non-zero only for a
  * correctness failure: an API or storage error, a put answered with an
@@ -46,53 +53,62 @@
 #include "engine.h"
 #include "shard.h"
 
-#define KEYSPACE 1000000u /* keys "k000000" .. "k999999" */
+#define KEYSPACE         1000000u /* keys "k000000" .. "k999999" */
 #define MAX_SHARD_COUNTS 16
-#define TICK_MS 100
+#define TICK_MS          100
 
 /* --------------------------------------------------------------- options */
 
 struct options {
     uint64_t shards[MAX_SHARD_COUNTS];
     size_t n_shards;
-    uint64_t inflight;     /* outstanding puts */
-    uint64_t value_size;   /* bytes per value */
-    double seconds;        /* per shard count */
-    uint64_t ops;          /* puts per shard count; 0 = by --seconds */
-    bool random_routing;   /* random shard instead of round-robin */
-    double idle_seconds;   /* 0 = no idle test */
+    uint64_t inflight;   /* outstanding puts */
+    uint64_t value_size; /* bytes per value */
+    double seconds;      /* per shard count */
+    uint64_t ops;        /* puts per shard count; 0 = by --seconds */
+    bool random_routing; /* random shard instead of round-robin */
+    bool defer;          /* re-propose from the main loop, not the
+                            completion callback */
+    uint64_t tail_cache; /* store's per-group tail cache, bytes */
+    double idle_seconds; /* 0 = no idle test */
     uint64_t idle_shards;
     uint64_t hibernate_ticks;
-    const char *dir;       /* parent of the temporary databases */
-    bool keep;             /* leave the databases behind */
+    const char *dir; /* parent of the temporary databases */
+    bool keep;       /* leave the databases behind */
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: store_bench [--shards N,N,..] [--inflight K] "
-            "[--value-size B]\n"
-            "                   [--seconds S] [--ops N] [--random] "
-            "[--idle-seconds S]\n"
-            "                   [--idle-shards N] [--hibernate-ticks T] "
-            "[--dir D] [--keep]\n"
-            "  --shards N,..        shard counts to run (default "
-            "1,8,64,1024)\n"
-            "  --inflight K         puts outstanding (default 256)\n"
-            "  --value-size B       bytes per value (default 256)\n"
-            "  --seconds S          load per shard count (default 3)\n"
-            "  --ops N              puts per shard count instead of "
-            "--seconds\n"
-            "  --random             route puts to random shards (default "
-            "round-robin)\n"
-            "  --idle-seconds S     idle CPU measurement, 0 = skip "
-            "(default 10)\n"
-            "  --idle-shards N      groups of the idle test (default 1024)\n"
-            "  --hibernate-ticks T  idle ticks before a group sleeps "
-            "(default 20)\n"
-            "  --dir D              where the temporary databases go "
-            "(default $TMPDIR or /tmp)\n"
-            "  --keep               do not delete them\n");
+    fprintf(f, "usage: store_bench [--shards N,N,..] [--inflight K] "
+               "[--value-size B]\n"
+               "                   [--seconds S] [--ops N] [--random] "
+               "[--idle-seconds S]\n"
+               "                   [--idle-shards N] [--hibernate-ticks T] "
+               "[--defer]\n"
+               "                   [--tail-cache BYTES] [--dir D] [--keep]\n"
+               "  --shards N,..        shard counts to run (default "
+               "1,8,64,1024)\n"
+               "  --inflight K         puts outstanding (default 256)\n"
+               "  --value-size B       bytes per value (default 256)\n"
+               "  --seconds S          load per shard count (default 3)\n"
+               "  --ops N              puts per shard count instead of "
+               "--seconds\n"
+               "  --random             route puts to random shards (default "
+               "round-robin)\n"
+               "  --idle-seconds S     idle CPU measurement, 0 = skip "
+               "(default 10)\n"
+               "  --idle-shards N      groups of the idle test (default 1024)\n"
+               "  --hibernate-ticks T  idle ticks before a group sleeps "
+               "(default 20)\n"
+               "  --defer              re-propose from the main loop between "
+               "bs_eng_store_process\n"
+               "                       calls (default: from the completion "
+               "callback)\n"
+               "  --tail-cache BYTES   the store's per-group log tail cache "
+               "(default 1 MiB)\n"
+               "  --dir D              where the temporary databases go "
+               "(default $TMPDIR or /tmp)\n"
+               "  --keep               do not delete them\n");
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t min,
@@ -181,6 +197,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->idle_seconds = 10;
     o->idle_shards = 1024;
     o->hibernate_ticks = 20;
+    o->tail_cache = 1u << 20;
     o->dir = tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -194,13 +211,17 @@ static int parse_options(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--keep") == 0) {
             o->keep = true;
             continue;
+        } else if (strcmp(a, "--defer") == 0) {
+            o->defer = true;
+            continue;
+        } else if (strcmp(a, "--tail-cache") == 0) {
+            rc = parse_u64(a, v, 0, 1u << 30, &o->tail_cache);
         } else if (strcmp(a, "--shards") == 0) {
             rc = parse_list(a, v, o);
         } else if (strcmp(a, "--inflight") == 0) {
             rc = parse_u64(a, v, 1, 1u << 20, &o->inflight);
         } else if (strcmp(a, "--value-size") == 0) {
-            rc = parse_u64(a, v, 0, BS_SHARD_DEFAULT_MAX_VALUE,
-                           &o->value_size);
+            rc = parse_u64(a, v, 0, BS_SHARD_DEFAULT_MAX_VALUE, &o->value_size);
         } else if (strcmp(a, "--seconds") == 0) {
             rc = parse_secs(a, v, &o->seconds);
         } else if (strcmp(a, "--ops") == 0) {
@@ -249,8 +270,7 @@ static void sleep_until_ns(uint64_t t)
 {
     struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u),
                           .tv_nsec = (long)(t % 1000000000u)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-           EINTR)
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
 }
 
@@ -283,8 +303,8 @@ static const struct bs_eng_transport_ops tr_ops = {
 /* Log-linear latency histogram in ns: 32 sub-buckets per power of two
  * (about 3% resolution), bounded memory whatever the run length. */
 #define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_N ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
+#define HIST_SUB      (1u << HIST_SUB_BITS)
+#define HIST_N        ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
 
 struct hist {
     uint64_t n;
@@ -298,8 +318,7 @@ static size_t hist_idx(uint64_t v)
         return (size_t)v;
     int msb = 63 - __builtin_clzll(v);
     int shift = msb - HIST_SUB_BITS;
-    return (size_t)(shift + 1) * HIST_SUB +
-           (size_t)((v >> shift) - HIST_SUB);
+    return (size_t)(shift + 1) * HIST_SUB + (size_t)((v >> shift) - HIST_SUB);
 }
 
 /* Middle of bucket i. */
@@ -347,14 +366,14 @@ struct node {
     struct bs_eng_db *db;
     struct bs_eng_store *store;
     uint64_t n_shards;
-    uint64_t width; /* keys per shard */
+    uint64_t width;     /* keys per shard */
+    double last_boot_s; /* bootstrap of the last shard alone */
 };
 
 static void fail(const char *what, int rc, const char *detail)
 {
-    fprintf(stderr, "store_bench: FAILED: %s: %s%s%s\n", what,
-            bs_strerror(rc), detail && detail[0] ? ": " : "",
-            detail ? detail : "");
+    fprintf(stderr, "store_bench: FAILED: %s: %s%s%s\n", what, bs_strerror(rc),
+            detail && detail[0] ? ": " : "", detail ? detail : "");
     exit(1);
 }
 
@@ -378,7 +397,8 @@ static void key_of(uint32_t k, char out[8])
     snprintf(out, 8, "k%06u", (unsigned)(k % KEYSPACE));
 }
 
-static void store_open(struct node *n, uint64_t hibernate_ticks)
+static void store_open(struct node *n, const struct options *o,
+                       uint64_t hibernate_ticks)
 {
     char em[BS_ENG_ERRMSG_SIZE] = "";
     struct bs_eng_store_config c;
@@ -392,6 +412,7 @@ static void store_open(struct node *n, uint64_t hibernate_ticks)
     c.seed = 1;
     c.tick_ms = TICK_MS;
     c.hibernate_ticks = (int)hibernate_ticks;
+    c.tail_cache_bytes = o->tail_cache;
     int rc = bs_eng_store_open(&c, &n->store, em);
     if (rc != 0)
         fail("bs_eng_store_open", rc, em);
@@ -418,9 +439,10 @@ static void node_create(struct node *n, const struct options *o,
     int rc = bs_eng_db_open(n->db_dir, &dbo, &n->db, em);
     if (rc != 0)
         fail("bs_eng_db_open", rc, em);
-    store_open(n, hibernate_ticks);
+    store_open(n, o, hibernate_ticks);
 
     for (uint64_t i = 0; i < n_shards; i++) {
+        uint64_t t0 = mono_ns();
         char start[8], end[8];
         struct bs_shard_desc d;
         memset(&d, 0, sizeof(d));
@@ -445,11 +467,11 @@ static void node_create(struct node *n, const struct options *o,
         rc = bs_shard_bootstrap(n->db, &d, &cs, 1, 1);
         if (rc != 0)
             fail("bs_shard_bootstrap", rc, bs_eng_db_errmsg(n->db));
-        rc = bs_eng_store_bootstrap_group(n->store, d.id, d.replicas[0].id,
-                                          &cs);
+        rc =
+            bs_eng_store_bootstrap_group(n->store, d.id, d.replicas[0].id, &cs);
         if (rc != 0)
-            fail("bs_eng_store_bootstrap_group", rc,
-                 bs_eng_db_errmsg(n->db));
+            fail("bs_eng_store_bootstrap_group", rc, bs_eng_db_errmsg(n->db));
+        n->last_boot_s = (double)(mono_ns() - t0) / 1e9;
     }
 }
 
@@ -514,6 +536,8 @@ struct run {
     uint64_t acked;
     uint64_t errors;
     uint64_t outstanding;
+    struct slot **pending; /* --defer: slots to re-propose */
+    size_t n_pending;
     int first_error;
     struct hist lat;
 };
@@ -539,8 +563,7 @@ static bool issue(struct run *r, struct slot *sl)
     uint64_t sh = r->o->random_routing ? xorshift(&r->rng) % r->n->n_shards
                                        : r->rr++ % r->n->n_shards;
     char key[8];
-    key_of((uint32_t)(sh * r->n->width + r->next_key[sh]++ % r->n->width),
-           key);
+    key_of((uint32_t)(sh * r->n->width + r->next_key[sh]++ % r->n->width), key);
     struct bs_shard_cmd cmd;
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = BS_SHARD_CMD_PUT;
@@ -555,8 +578,7 @@ static bool issue(struct run *r, struct slot *sl)
     int rc = bs_shard_cmd_encode(&cmd, &buf, &len);
     if (rc == 0) {
         sl->t0_ns = now;
-        rc = bs_eng_store_propose(r->n->store, sh + 1, buf, len, put_done,
-                                  sl);
+        rc = bs_eng_store_propose(r->n->store, sh + 1, buf, len, put_done, sl);
         free(buf);
     }
     if (rc != 0) {
@@ -585,6 +607,10 @@ static void put_done(void *ctx, int status, const void *resp, size_t len)
         if (r->first_error == 0)
             r->first_error = status;
     }
+    if (status == 0 && r->o->defer) {
+        r->pending[r->n_pending++] = sl;
+        return;
+    }
     if (status == 0 && issue(r, sl))
         return;
     r->outstanding--;
@@ -606,7 +632,9 @@ static void bench_shards(const struct options *o, uint64_t n_shards)
     r->value = malloc(o->value_size ? o->value_size : 1);
     r->slots = calloc(o->inflight, sizeof(*r->slots));
     r->next_key = calloc(n_shards, sizeof(*r->next_key));
-    if (r->value == NULL || r->slots == NULL || r->next_key == NULL)
+    r->pending = calloc(o->inflight, sizeof(*r->pending));
+    if (r->value == NULL || r->slots == NULL || r->next_key == NULL ||
+        r->pending == NULL)
         fail("calloc", BS_ENOMEM, "");
     for (uint64_t i = 0; i < o->value_size; i++)
         r->value[i] = (uint8_t)('a' + i % 26);
@@ -616,8 +644,8 @@ static void bench_shards(const struct options *o, uint64_t n_shards)
     bs_eng_store_stats(n.store, &st0);
     double cpu0 = cpu_s();
     uint64_t start = mono_ns();
-    r->deadline_ns = o->ops > 0 ? UINT64_MAX
-                                : start + (uint64_t)(o->seconds * 1e9);
+    r->deadline_ns =
+        o->ops > 0 ? UINT64_MAX : start + (uint64_t)(o->seconds * 1e9);
     for (uint64_t i = 0; i < o->inflight; i++) {
         r->slots[i].r = r;
         if (!issue(r, &r->slots[i]))
@@ -634,6 +662,10 @@ static void bench_shards(const struct options *o, uint64_t n_shards)
         calls++;
         if (c1 - c0 > max_call)
             max_call = c1 - c0;
+        for (size_t i = 0; i < r->n_pending; i++)
+            if (!issue(r, r->pending[i]))
+                r->outstanding--;
+        r->n_pending = 0;
         if (c1 >= next_tick) {
             bs_eng_store_tick(n.store);
             next_tick += tick_ns;
@@ -653,18 +685,19 @@ static void bench_shards(const struct options *o, uint64_t n_shards)
     uint64_t persisted = st1.entries_persisted - st0.entries_persisted;
     uint64_t rounds = st1.rounds - st0.rounds;
     printf("%6" PRIu64 " %10.0f %9.0f %9.1f %8.0f %7.2f %7.2f %7.2f %6.2f "
-           "%7.1f %6.1f | %5.1fs %4d\n",
+           "%7.1f %6.1f | %5.1fs %7.1f %4d\n",
            n_shards, (double)r->acked / wall, (double)fsyncs / wall,
            fsyncs ? (double)persisted / (double)fsyncs : 0.0,
            (double)rounds / wall, hist_quantile(&r->lat, 0.50) / 1e6,
            hist_quantile(&r->lat, 0.99) / 1e6, (double)r->lat.max / 1e6,
            cpu / wall, (double)rounds / (double)(calls ? calls : 1),
-           (double)max_call / 1e6, boot_s, ticks);
+           (double)max_call / 1e6, boot_s, n.last_boot_s * 1e3, ticks);
     fflush(stdout);
 
     free(r->value);
     free(r->slots);
     free(r->next_key);
+    free(r->pending);
     free(r);
     node_destroy(&n, o);
 }
@@ -761,7 +794,10 @@ static void bench_idle(const struct options *o)
     /* The same groups, reopened with hibernation off. */
     bs_eng_store_close(n.store);
     n.store = NULL;
-    store_open(&n, 0);
+    uint64_t t0 = mono_ns();
+    store_open(&n, o, 0);
+    printf("  store reopened (recovering %" PRIu64 " groups) in %.2f s\n",
+           groups, (double)(mono_ns() - t0) / 1e9);
     elect_all(&n);
     idle_measure(&n, o->idle_seconds, &awake);
     print_idle("hibernation off:", groups, &awake);
@@ -784,32 +820,38 @@ int main(int argc, char **argv)
     printf("store_bench: one node, single-replica groups, shard state "
            "machine, RocksDB with sync = true under %s\n",
            o.dir);
-    printf("  load: %" PRIu64 " puts in flight (closed loop), key "
-           "\"k%%06u\" (7 B), %" PRIu64 " B values, %s over the shards, ",
-           o.inflight, o.value_size,
+    printf("  load: %" PRIu64 " puts in flight (closed loop, re-proposed "
+           "from %s), key \"k%%06u\" (7 B), %" PRIu64
+           " B values, %s over the shards, ",
+           o.inflight, o.defer ? "the main loop" : "the callback", o.value_size,
            o.random_routing ? "random" : "round-robin");
     if (o.ops > 0)
         printf("%" PRIu64 " puts per shard count\n", o.ops);
     else
         printf("%.1f s per shard count\n", o.seconds);
     printf("  store: tick %d ms, election_tick 10, hibernate_ticks %" PRIu64
-           ", defaults otherwise; db: block cache %zu MiB, memtable %zu "
-           "MiB per CF, %d background jobs\n",
-           TICK_MS, o.hibernate_ticks, dbo.block_cache_bytes >> 20,
-           dbo.write_buffer_bytes >> 20, dbo.max_background_jobs);
+           ", tail cache %" PRIu64
+           " KiB per group, defaults otherwise;\n  db: block cache %zu MiB, "
+           "memtable %zu MiB per CF, %d background jobs\n",
+           TICK_MS, o.hibernate_ticks, o.tail_cache >> 10,
+           dbo.block_cache_bytes >> 20, dbo.write_buffer_bytes >> 20,
+           dbo.max_background_jobs);
     printf("  host: %ld cpus online (figures depend on the disk's fsync "
            "latency and on other load)\n",
            sysconf(_SC_NPROCESSORS_ONLN));
-    printf("\n%6s %10s %9s %9s %8s %7s %7s %7s %6s %7s %6s | %6s %4s\n",
-           "shards", "puts/s", "fsyncs/s", "ent/fsync", "rounds/s",
-           "p50 ms", "p99 ms", "max ms", "cpu/s", "rnd/cal", "cal ms",
-           "boot", "tick");
+    printf("\n%6s %10s %9s %9s %8s %7s %7s %7s %6s %7s %6s | %6s %7s "
+           "%4s\n",
+           "shards", "puts/s", "fsyncs/s", "ent/fsync", "rounds/s", "p50 ms",
+           "p99 ms", "max ms", "cpu/s", "rnd/cal", "cal ms", "boot", "last ms",
+           "tick");
     for (size_t i = 0; i < o.n_shards; i++)
         bench_shards(&o, o.shards[i]);
     printf("  (puts/s: acknowledged puts; ent/fsync: raft entries per synced "
            "batch; cpu/s: process cpu seconds per second, all threads;\n"
            "   rnd/cal: rounds per bs_eng_store_process call; cal ms: its "
-           "longest call; boot: bootstrap time; tick: election ticks)\n");
+           "longest call;\n"
+           "   boot: bootstrap of all shards; last ms: of the last shard "
+           "alone; tick: ticks to elect every group)\n");
 
     if (o.idle_seconds > 0)
         bench_idle(&o);
