@@ -267,6 +267,10 @@ static int node_open(struct sim *s, struct node *n)
     c.hibernate_ticks = 20;
     c.log_max_entries = 200; /* compact often: exercise snapshots */
     c.request_timeout_ms = 3000;
+    /* Odd seeds read through the leader lease, even ones through a
+     * ReadIndex round. */
+    c.read_only_option = (s->seed & 1) ? BS_RAFT_READ_LEASE_BASED
+                                       : BS_RAFT_READ_SAFE;
     rc = bs_eng_store_open(&c, &n->store, em);
     if (rc != 0) {
         failf(s, "store open failed: ", em);
@@ -767,6 +771,14 @@ static void step(struct sim *s, bool faults, bool clients)
             if (chance(s, 700000))
                 s->cut[b][a] = true;
         }
+    }
+    if (chance(s, 1500)) {
+        /* Isolate one node, often a leader: the case where an old leader
+         * must stop serving (lease) reads. */
+        int a = 1 + (int)rnd(s, (uint64_t)s->n_nodes);
+        for (int b = 1; b <= s->n_nodes; b++)
+            if (b != a)
+                s->cut[a][b] = s->cut[b][a] = true;
     }
     if (chance(s, 4000))
         memset(s->cut, 0, sizeof(s->cut));
