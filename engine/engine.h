@@ -536,8 +536,9 @@ bool bs_eng_store_has_work(const struct bs_eng_store *s);
 /* Called once with the outcome of a request: status 0 and the state
  * machine's response (borrowed for the call), or BS_ENOTLEADER /
  * BS_EDROPPED (definitely not applied: another entry took its index),
- * BS_ETIMEDOUT (outcome unknown: no answer in time, or a snapshot covered
- * its index), BS_ESTOPPED (store closed: outcome unknown). */
+ * BS_ETIMEDOUT (outcome unknown: no answer in time, a snapshot covered its
+ * index, or the replica was removed while it was pending), BS_ESTOPPED
+ * (store closed: outcome unknown). */
 typedef void (*bs_eng_done_cb)(void *ctx, int status, const void *resp,
                                size_t len);
 
@@ -558,6 +559,10 @@ int bs_eng_store_propose_conf_change(struct bs_eng_store *s,
  * the caller then reads local state. Works on followers too. */
 int bs_eng_store_read_index(struct bs_eng_store *s, uint64_t shard_id,
                             bs_eng_done_cb cb, void *ctx);
+/* Makes this replica of shard_id start an election now (e.g. the leader
+ * placement prefers, right after bootstrap, so that leaders start out
+ * balanced). BS_ENOTFOUND if there is no such replica here. */
+int bs_eng_store_campaign(struct bs_eng_store *s, uint64_t shard_id);
 /* Asks shard_id's leader (here) to hand leadership to replica 'to'. */
 int bs_eng_store_transfer_leader(struct bs_eng_store *s, uint64_t shard_id,
                                  uint64_t to);

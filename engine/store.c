@@ -430,7 +430,9 @@ static void destroy_group(struct bs_eng_store *s, struct group *g)
 {
     bs_log(BS_LOG_INFO, MOD, "replica removed shard=%" PRIu64
            " replica=%" PRIx64, g->shard_id, g->replica_id);
-    fail_all_reqs(s, g, BS_EDROPPED);
+    /* Unknown outcome, not "dropped": a removed leader's pending entries
+     * can still commit under the new configuration (nodesim seed 9045). */
+    fail_all_reqs(s, g, BS_ETIMEDOUT);
     bs_eng_wb_clear(s->wb_persist);
     if (bs_eng_log_destroy(s->cfg.db, s->wb_persist, g->shard_id) == 0)
         (void)bs_eng_db_write(s->cfg.db, s->wb_persist, true);
@@ -892,6 +894,18 @@ int bs_eng_store_read_index(struct bs_eng_store *s, uint64_t shard_id,
     rc = add_req(g, &r);
     g->dirty = true;
     return rc;
+}
+
+int bs_eng_store_campaign(struct bs_eng_store *s, uint64_t shard_id)
+{
+    struct group *g = find_group(s, shard_id);
+    if (!g || g->removed)
+        return BS_ENOTFOUND;
+    if (g->asleep)
+        wake(g);
+    bs_raft_campaign(g->raft);
+    g->dirty = true;
+    return 0;
 }
 
 int bs_eng_store_transfer_leader(struct bs_eng_store *s, uint64_t shard_id,

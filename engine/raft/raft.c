@@ -1319,7 +1319,11 @@ int bs_raft_create(const struct bs_raft_config *c, struct bs_raft **out,
     r->prev_hs.commit = r->log.committed;
     r->prev_ss.lead = BS_RAFT_NONE;
     r->prev_ss.role = BS_RAFT_FOLLOWER;
-    if (c->read_only_option == BS_RAFT_READ_LEASE_BASED)
+    /* A node that may have acknowledged a leader's lease before a restart
+     * must not vote inside it. No leader ever existed at term <= 1 (the
+     * first election raises the term to 2), so a freshly bootstrapped or
+     * empty replica needs no guard and can elect at once. */
+    if (c->read_only_option == BS_RAFT_READ_LEASE_BASED && hs.term > 1)
         r->lease_guard = (uint64_t)c->election_tick;
     *out = r;
     return 0;

@@ -400,10 +400,10 @@ enum bs_raft_read_only_option {
     BS_RAFT_READ_SAFE = 0,
     /* Leader lease (6.4.1): answered without a round while the leader has
      * heard from a quorum within the lease. Requires check_quorum. In this
-     * mode a node refuses (pre-)votes for election_tick ticks after it is
-     * created: it may have acknowledged a lease before a restart, and
-     * granting a vote inside that lease could let a stale leader serve
-     * reads. */
+     * mode a node whose term is > 1 refuses (pre-)votes for election_tick
+     * ticks after it is created: it may have acknowledged a lease before a
+     * restart, and granting a vote inside that lease could let a stale
+     * leader serve reads. (At term <= 1 no leader has ever existed.) */
     BS_RAFT_READ_LEASE_BASED = 1,
 };
 
