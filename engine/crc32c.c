@@ -92,7 +92,7 @@ static void init(void)
 #endif
 }
 
-uint32_t bs_eng__crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t bs_eng_crc32c(uint32_t crc, const void *buf, size_t len)
 {
     pthread_once(&once, init);
     return ~impl(~crc, buf, len);

@@ -40,6 +40,15 @@
 /* Size of the errmsg buffers that functions of this header fill. */
 #define BS_ENG_ERRMSG_SIZE 256
 
+/* ========================================================== checksums */
+
+/* CRC32C (Castagnoli), the checksum of RocksDB, iSCSI and ext4, used by
+ * every record Basalt stores (raft log, apply states, placement records,
+ * snapshot manifests). Continue a running checksum by passing the previous
+ * result as crc (0 to start); bs_eng_crc32c(0, "123456789", 9) is
+ * 0xe3069283. Uses SSE4.2 when the CPU has it. */
+uint32_t bs_eng_crc32c(uint32_t crc, const void *buf, size_t len);
+
 /* ================================================================ db */
 
 struct bs_eng_db;

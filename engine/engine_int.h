@@ -93,9 +93,8 @@ int bs_eng__get_cf(struct bs_eng_db *db, rocksdb_column_family_handle_t *cf,
 /* ----------------------------------------------------------- CRC32C */
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (0 to start): the
- * checksum of iSCSI, ext4 and RocksDB. bs_eng__crc32c(0, "123456789", 9)
+ * checksum of iSCSI, ext4 and RocksDB. bs_eng_crc32c(0, "123456789", 9)
  * is 0xe3069283. Uses the SSE 4.2 instruction when the CPU has it. */
-uint32_t bs_eng__crc32c(uint32_t crc, const void *buf, size_t len);
 /* The portable table-driven version (for tests of the fast path). */
 uint32_t bs_eng__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 

@@ -116,7 +116,7 @@ static void ent_encode(uint8_t *p, const struct bs_raft_entry *e)
     if (e->len)
         memcpy(p + ENT_HDR, e->data, e->len);
     size_t n = ENT_HDR + e->len;
-    bs_eng__put_u32le(p + n, bs_eng__crc32c(0, p, n));
+    bs_eng__put_u32le(p + n, bs_eng_crc32c(0, p, n));
 }
 
 /* Decodes the record stored under index; e->data points into p. */
@@ -126,7 +126,7 @@ static int ent_decode(struct bs_eng_log *log, uint64_t index, const uint8_t *p,
     const char *why = NULL;
     if (n < ENT_OVERHEAD)
         why = "record too short";
-    else if (bs_eng__get_u32le(p + n - 4) != bs_eng__crc32c(0, p, n - 4))
+    else if (bs_eng__get_u32le(p + n - 4) != bs_eng_crc32c(0, p, n - 4))
         why = "checksum mismatch";
     else if (p[0] != ENT_VERSION)
         why = "unknown record version";
@@ -154,7 +154,7 @@ static void state_encode(uint8_t *p, const struct bs_eng_log *log)
     bs_eng__put_u64le(p + 17, log->hs.commit);
     bs_eng__put_u64le(p + 25, log->trunc_index);
     bs_eng__put_u64le(p + 33, log->trunc_term);
-    bs_eng__put_u32le(p + 41, bs_eng__crc32c(0, p, 41));
+    bs_eng__put_u32le(p + 41, bs_eng_crc32c(0, p, 41));
 }
 
 static int state_decode(struct bs_eng_log *log, const uint8_t *p, size_t n)
@@ -162,7 +162,7 @@ static int state_decode(struct bs_eng_log *log, const uint8_t *p, size_t n)
     const char *why = NULL;
     if (n != STATE_LEN)
         why = "wrong record length";
-    else if (bs_eng__get_u32le(p + 41) != bs_eng__crc32c(0, p, 41))
+    else if (bs_eng__get_u32le(p + 41) != bs_eng_crc32c(0, p, 41))
         why = "checksum mismatch";
     else if (p[0] != STATE_VERSION)
         why = "unknown record version";

@@ -99,7 +99,7 @@ static int file_crc(const char *path, uint64_t *size, uint32_t *crc,
         }
         if (r == 0)
             break;
-        c = bs_eng__crc32c(c, buf, (size_t)r);
+        c = bs_eng_crc32c(c, buf, (size_t)r);
         total += (uint64_t)r;
     }
     free(buf);
@@ -161,7 +161,7 @@ static int write_manifest(const char *dir, const struct bs_eng_snap_info *in,
         bs_eng__put_u64le(p + 8, files[i].keys);
         bs_eng__put_u32le(p + 16, files[i].crc);
     }
-    bs_eng__put_u32le(p, bs_eng__crc32c(0, m, n - 4));
+    bs_eng__put_u32le(p, bs_eng_crc32c(0, m, n - 4));
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -432,7 +432,7 @@ static int verify(const char *dir, struct bs_eng_snap_info *info,
     struct bs_eng_snap_info in;
     struct file_rec *files = NULL;
     uint64_t keys = 0, bytes = 0;
-    if (bs_eng__get_u32le(m + n - 4) != bs_eng__crc32c(0, m, n - 4)) {
+    if (bs_eng__get_u32le(m + n - 4) != bs_eng_crc32c(0, m, n - 4)) {
         rc = bs_eng__seterr(errmsg, BS_ECORRUPT,
                             "snapshot: MANIFEST checksum mismatch");
         goto out;

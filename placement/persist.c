@@ -57,7 +57,7 @@ static void rec_key(uint8_t key[KEY_LEN], char kind, uint64_t id)
 
 static void rec_seal(struct bs_pd_buf *b)
 {
-    bs_pd__buf_u32(b, bs_pd__crc32c(0, b->p, b->len));
+    bs_pd__buf_u32(b, bs_eng_crc32c(0, b->p, b->len));
 }
 
 static void enc_meta(const struct bs_pd_state *st, struct bs_pd_buf *b)
@@ -208,7 +208,7 @@ static bool rec_open(const uint8_t *val, size_t vlen, struct bs_pd_rd *r,
         return false;
     }
     struct bs_pd_rd t = {.p = val + vlen - 4, .len = 4};
-    if (bs_pd__crc32c(0, val, vlen - 4) != bs_pd__rd_u32(&t)) {
+    if (bs_eng_crc32c(0, val, vlen - 4) != bs_pd__rd_u32(&t)) {
         *why = "checksum mismatch";
         return false;
     }

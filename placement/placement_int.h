@@ -100,8 +100,6 @@ const uint8_t *bs_pd__rd_blob(struct bs_pd_rd *r, size_t max, size_t *n);
  * an embedded NUL sets bad. */
 void bs_pd__rd_str(struct bs_pd_rd *r, char *dst, size_t max);
 
-/* CRC32C (Castagnoli), as RocksDB and the engine's snapshots use. */
-uint32_t bs_pd__crc32c(uint32_t crc, const void *p, size_t n);
 
 /* Node info and replica codecs shared by commands and records. */
 void bs_pd__put_node_info(struct bs_pd_buf *b,

@@ -60,7 +60,7 @@ static int save_raft(struct pd_sm *sm, struct bs_eng_wb *wb, uint64_t index)
     put_ids(&b, c->voters_outgoing, c->n_voters_outgoing);
     put_ids(&b, c->learners, c->n_learners);
     put_ids(&b, c->learners_next, c->n_learners_next);
-    bs_pd__buf_u32(&b, bs_pd__crc32c(0, b.p, b.len));
+    bs_pd__buf_u32(&b, bs_eng_crc32c(0, b.p, b.len));
     int rc = b.err;
     if (rc == 0)
         rc = bs_eng_wb_put(wb, sm->db, BS_PD_SHARD_PLACEMENT, RAFT_KEY, 1,
@@ -91,7 +91,7 @@ static int load_raft(struct pd_sm *sm, uint64_t *index)
     size_t body = r.off;
     uint32_t crc = bs_pd__rd_u32(&r);
     bool ok = !r.bad && ver == 1 && r.off == len &&
-              crc == bs_pd__crc32c(0, val, body);
+              crc == bs_eng_crc32c(0, val, body);
     free(val);
     if (!ok)
         return BS_ECORRUPT;

@@ -223,7 +223,7 @@ void bs_shard__state_encode(struct bs_shard__w *w,
     bs_shard__w_u8(w, st->conf.auto_leave ? 1 : 0);
     if (w->err != 0)
         return;
-    crc = bs_shard__crc32c(w->p + start, w->len - start);
+    crc = bs_eng_crc32c(0, w->p + start, w->len - start);
     for (int i = 0; i < 4; i++)
         b[i] = (uint8_t)(crc >> (8 * i));
     bs_shard__w_raw(w, b, 4);
@@ -242,7 +242,7 @@ int bs_shard__state_decode(const uint8_t *buf, size_t len,
                              "apply state is truncated (%zu bytes)", len);
     for (int i = 0; i < 4; i++)
         crc |= (uint32_t)buf[len - 4 + i] << (8 * i);
-    if (crc != bs_shard__crc32c(buf, len - 4))
+    if (crc != bs_eng_crc32c(0, buf, len - 4))
         return bs_shard__err(errmsg, BS_ECORRUPT,
                              "apply state fails its checksum");
     r = (struct bs_shard__r){.p = buf, .len = len - 4};

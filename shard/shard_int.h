@@ -1,6 +1,6 @@
 /*
  * shard_int.h - private helpers shared by the files of shard/: the wire
- * primitives (varints, byte strings, CRC32C), the value record stored
+ * primitives (varints, byte strings), the value record stored
  * under each user key, the apply state codec, the overlay of staged
  * writes and the merged (db + overlay) view that apply reads through, and
  * the command checks. Nothing outside shard/ includes this.
@@ -51,7 +51,6 @@ void bs_shard__r_bytes(struct bs_shard__r *r, const uint8_t **p, size_t *n);
 size_t bs_shard__r_count(struct bs_shard__r *r, size_t min_item);
 size_t bs_shard__r_left(const struct bs_shard__r *r);
 
-uint32_t bs_shard__crc32c(const void *p, size_t n);
 
 /* Lexicographic byte-string comparison (shorter prefix first). */
 int bs_shard__cmp(const void *a, size_t alen, const void *b, size_t blen);

@@ -1,7 +1,7 @@
 /*
  * wire.c - the encoding primitives every shard/ format is built from:
- * LEB128 varints (zigzag for signed values), length-prefixed byte strings,
- * CRC32C, plus the formatting of keys and shards in error messages.
+ * LEB128 varints (zigzag for signed values), length-prefixed byte strings
+ * (checksums are the engine's bs_eng_crc32c), plus the formatting of keys and shards in error messages.
  *
  * The reader is the one place that touches untrusted bytes: every read is
  * bounds-checked and the first bad one latches err = BS_ECORRUPT, so the
@@ -181,23 +181,6 @@ size_t bs_shard__r_count(struct bs_shard__r *r, size_t min_item)
         return 0;
     }
     return (size_t)n;
-}
-
-/* ------------------------------------------------------------- CRC32C */
-
-/* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit: it
- * only covers the small apply state record, so no table is needed. */
-uint32_t bs_shard__crc32c(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint32_t crc = 0xffffffffu;
-
-    while (n-- > 0) {
-        crc ^= *b++;
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1u));
-    }
-    return crc ^ 0xffffffffu;
 }
 
 /* ---------------------------------------------------------- helpers */
