@@ -242,10 +242,11 @@ static int check_split(const struct bs_shard_desc *d,
 
 /* ------------------------------------------------------------ range */
 
-static bool key_in(const struct bs_shard_desc *d, const uint8_t *k, size_t len)
+bool bs_shard_desc_contains(const struct bs_shard_desc *d, const void *key,
+                            size_t len)
 {
-    return bs_shard__cmp(k, len, d->start, d->start_len) >= 0 &&
-           (d->end_len == 0 || bs_shard__cmp(k, len, d->end, d->end_len) < 0);
+    return bs_shard__cmp(key, len, d->start, d->start_len) >= 0 &&
+           (d->end_len == 0 || bs_shard__cmp(key, len, d->end, d->end_len) < 0);
 }
 
 static int check_ival(const struct bs_shard_desc *d, const uint8_t *key,
@@ -257,7 +258,7 @@ static int check_ival(const struct bs_shard_desc *d, const uint8_t *key,
     bool ok;
 
     bs_shard__ival_make(&iv, key, key_len, end, end_len);
-    ok = key_in(d, key, key_len);
+    ok = bs_shard_desc_contains(d, key, key_len);
     /* A non-empty interval must also end inside; an empty one ([a, b),
      * b <= a) reads nothing and is judged by its key alone. */
     if (ok && !iv.single && d->end_len > 0 &&

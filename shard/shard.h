@@ -124,6 +124,9 @@ int bs_shard_desc_copy(struct bs_shard_desc *dst /* out */,
 void bs_shard_desc_free(struct bs_shard_desc *d);
 /* The Raft configuration a fresh group of these replicas starts with
  * (voters and learners, no joint state). */
+/* Whether key lies in d's range [start, end) (an empty end is +inf). */
+bool bs_shard_desc_contains(const struct bs_shard_desc *d /* borrowed */,
+                            const void *key /* borrowed */, size_t len);
 void bs_shard_desc_conf(const struct bs_shard_desc *d /* borrowed */,
                         struct bs_raft_conf_state *cs /* out */);
 

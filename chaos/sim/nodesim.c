@@ -339,23 +339,6 @@ static uint64_t bytes_val(const uint8_t *b, size_t len)
     return v;
 }
 
-/* Whether the shard's range holds key. */
-static bool shard_holds(const struct bs_shard *sh, const uint8_t *key,
-                        size_t klen)
-{
-    const struct bs_shard_desc *d = &sh->desc;
-    size_t m = d->start_len < klen ? d->start_len : klen;
-    int c1 = m ? memcmp(key, d->start, m) : 0;
-    bool ge_start = c1 > 0 || (c1 == 0 && klen >= d->start_len);
-    bool lt_end = true;
-    if (d->end_len > 0) {
-        size_t m2 = d->end_len < klen ? d->end_len : klen;
-        int c2 = m2 ? memcmp(key, d->end, m2) : 0;
-        lt_end = c2 < 0 || (c2 == 0 && klen < d->end_len);
-    }
-    return ge_start && lt_end;
-}
-
 /* The shard of node n holding key, or NULL. */
 static struct bs_shard *shard_for(struct node *n, const uint8_t *key,
                                   size_t klen)
@@ -369,17 +352,7 @@ static struct bs_shard *shard_for(struct node *n, const uint8_t *key,
                                                                 ids[i]));
         if (!sh)
             continue;
-        const struct bs_shard_desc *d = &sh->desc;
-        size_t m = d->start_len < klen ? d->start_len : klen;
-        int c1 = memcmp(key, d->start, m);
-        bool ge_start = c1 > 0 || (c1 == 0 && klen >= d->start_len);
-        bool lt_end = true;
-        if (d->end_len > 0) {
-            size_t m2 = d->end_len < klen ? d->end_len : klen;
-            int c2 = memcmp(key, d->end, m2);
-            lt_end = c2 < 0 || (c2 == 0 && klen < d->end_len);
-        }
-        if (ge_start && lt_end)
+        if (bs_shard_desc_contains(&sh->desc, key, klen))
             return sh;
     }
     return NULL;
@@ -1067,7 +1040,7 @@ static void check_routing(struct sim *s)
              * shard's leader claims it. (A lagging or removed replica may
              * still show an older range.) */
             struct bs_shard *act = actual_shard(s, ps->id);
-            bool ok = act && shard_holds(act, kb, kl) &&
+            bool ok = act && bs_shard_desc_contains(&act->desc, kb, kl) &&
                       ps->epoch.version == act->desc.epoch.version;
             uint64_t other = 0;
             for (size_t g = 0; g < bs_pd_shard_count(pd) && ok; g++) {
@@ -1075,7 +1048,7 @@ static void check_routing(struct sim *s)
                 if (q->id == ps->id || q->id == BS_PD_SHARD_PLACEMENT)
                     continue;
                 struct bs_shard *qs = actual_shard(s, q->id);
-                if (qs && shard_holds(qs, kb, kl)) {
+                if (qs && bs_shard_desc_contains(&qs->desc, kb, kl)) {
                     ok = false;
                     other = q->id;
                 }
