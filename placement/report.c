@@ -20,15 +20,6 @@
 #include "placement_int.h"
 #include "shard.h"
 
-static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t m = al < bl ? al : bl;
-    int c = m ? memcmp(a, b, m) : 0;
-    if (c != 0)
-        return c;
-    return al < bl ? -1 : (al > bl ? 1 : 0);
-}
-
 static void fill_replicas(const struct bs_shard *sh,
                           struct bs_pd_replica *reps, uint32_t *n)
 {
@@ -63,7 +54,7 @@ int bs_pd_next_report(const struct bs_pd_state *pd,
             continue;
         if (best && parent != best_parent)
             continue; /* one parent at a time */
-        if (!best || keycmp(sh->desc.start, sh->desc.start_len,
+        if (!best || bs_pd__key_cmp(sh->desc.start, sh->desc.start_len,
                             best->desc.start, best->desc.start_len) > 0) {
             best = sh;
             best_parent = parent;
