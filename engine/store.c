@@ -64,7 +64,6 @@ struct group {
      * its switch staged in the persist batch (install_snapshot). */
     bool snap_pending;
     uint64_t snap_gen;
-    uint64_t applied_term;
     struct req *reqs;
     size_t n_reqs;
     size_t cap_reqs;
@@ -346,7 +345,6 @@ static int open_group(struct bs_eng_store *s, uint64_t shard, uint64_t rid,
     uint64_t applied = 0, aterm = 0;
     struct bs_raft_conf_state cs;
     g->ops->applied(g->sm, &applied, &aterm, &cs);
-    g->applied_term = aterm;
     bs_eng_log_set_conf(g->log, &cs);
     if (applied > 0 && applied > bs_eng_log_last_index(g->log)) {
         struct bs_raft_snapshot_meta meta = {
@@ -1045,7 +1043,6 @@ static int install_snapshot(struct bs_eng_store *s, struct group *g,
     if (rc != 0)
         return rc;
     bs_eng_log_set_conf(g->log, &snap->meta.conf);
-    g->applied_term = snap->meta.term;
     return 0;
 }
 
@@ -1309,8 +1306,6 @@ static int round_once(struct bs_eng_store *s, bool *worked)
                              &cap_split);
             s->st.entries_applied++;
         }
-        if (g->rd.n_committed > 0)
-            g->applied_term = g->rd.committed[g->rd.n_committed - 1].term;
         for (size_t k = 0; k < g->rd.n_read_states; k++) {
             for (size_t q = 0; q < g->n_reqs; q++) {
                 if (g->reqs[q].is_read &&
