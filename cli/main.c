@@ -1,0 +1,3 @@
+/* placeholder: being written (issue 4) */
+int main(void);
+int main(void) { return 1; }
