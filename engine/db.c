@@ -1375,3 +1375,25 @@ int bs_eng__test_log_put_raw(struct bs_eng_db *db, uint64_t shard_id,
         return bs_eng__db_fail(db, err, "raw put");
     return 0;
 }
+
+uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db)
+{
+    uint64_t total = 0, v = 0;
+    const char *live = "rocksdb.estimate-live-data-size";
+    const char *mem = "rocksdb.cur-size-all-mem-tables";
+    for (int i = 0; i < 3; i++) {
+        if (rocksdb_property_int_cf(db->rdb, db->fixed[i], live, &v) == 0)
+            total += v;
+        if (rocksdb_property_int_cf(db->rdb, db->fixed[i], mem, &v) == 0)
+            total += v;
+    }
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->n_shards; i++) {
+        if (rocksdb_property_int_cf(db->rdb, db->shards[i].h, live, &v) == 0)
+            total += v;
+        if (rocksdb_property_int_cf(db->rdb, db->shards[i].h, mem, &v) == 0)
+            total += v;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return total;
+}

@@ -107,6 +107,11 @@ size_t bs_eng_db_shard_list(const struct bs_eng_db *db, uint64_t *ids,
 uint64_t bs_eng_db_shard_generation(const struct bs_eng_db *db,
                                     uint64_t shard_id);
 
+/* Bytes of data the db holds, as RocksDB estimates them (live data in
+ * SST files plus memtables, every CF): for status pages, not accounting.
+ * Any thread. */
+uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db);
+
 /* Small records in the default CF (node id, cluster id, ...), key a C
  * string (borrowed). put is synced: 0 or BS_EIO. get: 0 with *val
  * malloc'd (caller frees), BS_ENOTFOUND, BS_EIO or BS_ENOMEM. */

@@ -2054,3 +2054,71 @@ int bs_rpc_kv_resp_decode(uint8_t type, const uint8_t *buf, size_t len,
     }
     return rc;
 }
+
+/* ====================================================== snapshot acks */
+
+/* The longest SnapshotAck.error kept: a sentence, not a payload. */
+#define MAX_ACK_ERROR 1024
+
+int bs_rpc_snap_ack_encode(const struct bs_rpc_snap_ack *a, uint8_t **out,
+                           size_t *len, char *errmsg)
+{
+    struct enc e = {0, errmsg};
+    basalt_raft_SnapshotAck pa = basalt_raft_SnapshotAck_init_zero;
+    struct bytes_src err;
+
+    *out = NULL;
+    *len = 0;
+    if (a->error_len > MAX_ACK_ERROR) {
+        set_msg(errmsg, "SnapshotAck: error is longer than %d bytes",
+                MAX_ACK_ERROR);
+        return BS_EINVAL;
+    }
+    pa.accepted = a->accepted;
+    pa.error = enc_bytes(&err, a->error, a->error_len);
+    pa.shard_id = a->shard_id;
+    pa.index = a->index;
+    pa.term = a->term;
+    pa.chunks = a->chunks;
+    pa.bytes = a->bytes;
+    pa.done = a->done;
+    return encode(&e, basalt_raft_SnapshotAck_fields, &pa, "SnapshotAck", out,
+                  len);
+}
+
+int bs_rpc_snap_ack_decode(const uint8_t *buf, size_t len,
+                           const struct bs_rpc_limits *lim,
+                           struct bs_rpc_snap_ack *a, char *errmsg)
+{
+    struct bs_rpc_limits defaults;
+    struct dec d;
+    basalt_raft_SnapshotAck pa = basalt_raft_SnapshotAck_init_zero;
+    struct borrow_dst be;
+    const uint8_t *err = NULL;
+    pb_istream_t s;
+    bool ok;
+    int rc;
+
+    memset(a, 0, sizeof *a);
+    dec_init(&d, lim, &defaults, buf, len, errmsg);
+    if (!dec_check_size(&d, len, "SnapshotAck"))
+        return d.err;
+    pa.error = borrow(&be, &d, "SnapshotAck.error", MAX_ACK_ERROR, &err,
+                      &a->error_len);
+    s = pb_istream_from_buffer(buf, len);
+    ok = pb_decode(&s, basalt_raft_SnapshotAck_fields, &pa);
+    rc = dec_result(&d, &s, ok, "SnapshotAck");
+    if (rc != 0) {
+        memset(a, 0, sizeof *a);
+        return rc;
+    }
+    a->accepted = pa.accepted;
+    a->error = (const char *)err;
+    a->shard_id = pa.shard_id;
+    a->index = pa.index;
+    a->term = pa.term;
+    a->chunks = pa.chunks;
+    a->bytes = pa.bytes;
+    a->done = pa.done;
+    return 0;
+}

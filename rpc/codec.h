@@ -10,6 +10,7 @@
  *
  *   RaftBatch      <-> struct bs_eng_envelope[]   (peer transport)
  *   SnapshotChunk  <-> struct bs_rpc_snap_chunk   (snapshot streams)
+ *   SnapshotAck    <-> struct bs_rpc_snap_ack     (their answers)
  *   etcd PutRequest, DeleteRangeRequest, RangeRequest, TxnRequest
  *                  <-> struct bs_shard_cmd        (the KV service)
  *   etcd PutResponse, DeleteRangeResponse, RangeResponse, TxnResponse
@@ -248,5 +249,35 @@ int bs_rpc_kv_resp_decode(uint8_t type, const uint8_t *buf, size_t len,
                           const struct bs_rpc_limits *lim,
                           struct bs_rpc_header *hdr /* out, may be NULL */,
                           struct bs_shard_resp *resp /* out */, char *errmsg);
+
+/* ====================================================== snapshot acks */
+
+/*
+ * The receiver's answer to one SnapshotChunk (rpc/peer.c): which image
+ * (shard_id, index, term), how many of its chunks and file bytes are
+ * written, and whether the image is complete and delivered (done). error
+ * (not NUL-terminated, at most 1024 bytes) is borrowed: the caller's when
+ * encoding, the decoded buffer's after decode; nothing is allocated.
+ */
+struct bs_rpc_snap_ack {
+    bool accepted;
+    const char *error;
+    size_t error_len;
+    uint64_t shard_id;
+    uint64_t index;
+    uint64_t term;
+    uint64_t chunks;
+    uint64_t bytes;
+    bool done;
+};
+
+/* Returns 0, BS_EINVAL (error longer than 1024 bytes) or BS_ENOMEM. */
+int bs_rpc_snap_ack_encode(const struct bs_rpc_snap_ack *a /* borrowed */,
+                           uint8_t **out, size_t *len, char *errmsg);
+/* Returns 0, BS_EPROTO, BS_ETOOBIG (beyond lim->max_message, or an error
+ * longer than 1024 bytes) or BS_ENOMEM; on error *a is zeroed. */
+int bs_rpc_snap_ack_decode(const uint8_t *buf, size_t len,
+                           const struct bs_rpc_limits *lim,
+                           struct bs_rpc_snap_ack *a /* out */, char *errmsg);
 
 #endif

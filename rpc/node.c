@@ -1,1 +1,1153 @@
-/* placeholder: being written (issue 4) */
+/*
+ * node.c - one Basalt node as a process (node.h): options, bootstrap or
+ * recovery, the loop thread that owns the store, the wiring of servers,
+ * peer transport and HTTP port, placement housekeeping (registering this
+ * node's addresses, reporting leaders and replica sets), and the clean
+ * stop.
+ *
+ * The loop (one thread, the store's only user):
+ *
+ *   wait for a task or the next tick
+ *     -> run every posted task (client requests, inbound batches, answers
+ *        of forwarded calls)
+ *     -> tick the store when due (and once a second: housekeeping)
+ *     -> bs_eng_store_process() while it has work (persist with one
+ *        fsync, send, apply, answer)
+ *     -> bs_peer_net_poll() (snapshot chunks)
+ *
+ * Life of a node (each edge names the function that takes it):
+ *
+ *   (none) --bs_node_start--> SERVING --bs_node_stop: stopping=1-->
+ *   DRAINING (client requests answered UNAVAILABLE; leaderships handed
+ *   to other replicas, bounded wait) --servers shut down, loop quits-->
+ *   STOPPED (pending work answered, store and db closed, freed)
+ */
+#define _GNU_SOURCE
+#include "node_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define MOD BS_NODE_MOD
+
+/* ------------------------------------------------------------ options */
+
+void bs_node_opts_init(struct bs_node_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->initial_shards = BS_NODE_DEFAULT_INITIAL_SHARDS;
+    o->tick_ms = BS_NODE_DEFAULT_TICK_MS;
+    o->election_ticks = BS_NODE_DEFAULT_ELECTION_TICKS;
+    o->log_max_entries = BS_NODE_DEFAULT_LOG_MAX;
+}
+
+static void seterr(char *errmsg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void seterr(char *errmsg, const char *fmt, ...)
+{
+    if (!errmsg)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, BS_NODE_ERRMSG_SIZE, fmt, ap);
+    va_end(ap);
+}
+
+static bool parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+int bs_node_parse_members(struct bs_node_opts *o, const char *s,
+                          char *errmsg)
+{
+    o->n_initial = 0;
+    if (!s || !*s) {
+        seterr(errmsg, "--initial-cluster is empty: expected "
+                       "ID=HOST:PORT[,ID=HOST:PORT...]");
+        return BS_EINVAL;
+    }
+    const char *p = s;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq) {
+            seterr(errmsg, "--initial-cluster: element \"%.*s\" has no '=' "
+                           "(expected ID=HOST:PORT)", (int)(len > 80 ? 80 : len),
+                   p);
+            return BS_EINVAL;
+        }
+        uint64_t id = 0;
+        if (!parse_u64(p, (size_t)(eq - p), &id) || id == 0 ||
+            id > UINT32_MAX) {
+            seterr(errmsg, "--initial-cluster: \"%.*s\" is not a node id "
+                           "(1 .. 4294967295)", (int)(eq - p > 40 ? 40 : eq - p),
+                   p);
+            return BS_EINVAL;
+        }
+        size_t alen = len - (size_t)(eq + 1 - p);
+        if (alen == 0 || alen > BS_NODE_ADDR_MAX) {
+            seterr(errmsg, "--initial-cluster: node %" PRIu64 " has %s "
+                           "address", id, alen ? "a too long" : "an empty");
+            return BS_EINVAL;
+        }
+        for (size_t i = 0; i < o->n_initial; i++) {
+            if (o->initial[i].id == id) {
+                seterr(errmsg, "--initial-cluster: node id %" PRIu64
+                               " appears twice", id);
+                return BS_EINVAL;
+            }
+        }
+        if (o->n_initial == BS_NODE_MAX_INITIAL) {
+            seterr(errmsg, "--initial-cluster: more than %d members",
+                   BS_NODE_MAX_INITIAL);
+            return BS_EINVAL;
+        }
+        struct bs_node_member *m = &o->initial[o->n_initial++];
+        m->id = id;
+        memcpy(m->peer_addr, eq + 1, alen);
+        m->peer_addr[alen] = '\0';
+        if (!end)
+            break;
+        p = end + 1;
+        if (!*p) {
+            seterr(errmsg, "--initial-cluster ends with ','");
+            return BS_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static bool addr_ok(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a)
+        return false;
+    uint64_t port = 0;
+    return parse_u64(colon + 1, strlen(colon + 1), &port) && port <= 65535;
+}
+
+int bs_node_opts_check(const struct bs_node_opts *o, char *errmsg)
+{
+    if (o->node_id == 0 || o->node_id > UINT32_MAX) {
+        seterr(errmsg, "--id must be a node id in 1 .. 4294967295");
+        return BS_EINVAL;
+    }
+    if (!o->data_dir[0]) {
+        seterr(errmsg, "--data-dir is required");
+        return BS_EINVAL;
+    }
+    if (!addr_ok(o->client_addr)) {
+        seterr(errmsg, "--client-addr \"%s\" is not HOST:PORT", o->client_addr);
+        return BS_EINVAL;
+    }
+    if (!addr_ok(o->peer_addr)) {
+        seterr(errmsg, "--peer-addr \"%s\" is not HOST:PORT", o->peer_addr);
+        return BS_EINVAL;
+    }
+    if (o->http_addr[0] && !addr_ok(o->http_addr)) {
+        seterr(errmsg, "--http-addr \"%s\" is not HOST:PORT", o->http_addr);
+        return BS_EINVAL;
+    }
+    if (o->initial_shards < 1 || o->initial_shards > BS_PD_MAX_INITIAL_SHARDS) {
+        seterr(errmsg, "--initial-shards must be in 1 .. %d",
+               BS_PD_MAX_INITIAL_SHARDS);
+        return BS_EINVAL;
+    }
+    if (o->tick_ms < 1 || o->tick_ms > 10000) {
+        seterr(errmsg, "--tick-ms must be in 1 .. 10000");
+        return BS_EINVAL;
+    }
+    if (o->election_ticks < 3 || o->election_ticks > 1000) {
+        seterr(errmsg, "--election-ticks must be in 3 .. 1000");
+        return BS_EINVAL;
+    }
+    if (o->log_max_entries < 10) {
+        seterr(errmsg, "--log-max-entries must be at least 10");
+        return BS_EINVAL;
+    }
+    for (size_t i = 0; i < o->n_initial; i++) {
+        if (!addr_ok(o->initial[i].peer_addr)) {
+            seterr(errmsg, "--initial-cluster: node %" PRIu64 " address "
+                           "\"%s\" is not HOST:PORT",
+                   o->initial[i].id, o->initial[i].peer_addr);
+            return BS_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- mailbox */
+
+uint64_t bs_node__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int bs_node__post(struct bs_node *n, bs_node_task_fn run, void *ctx)
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->loop_stopped) {
+        pthread_mutex_unlock(&n->mu);
+        run(ctx, true);
+        return 0;
+    }
+    if (n->q_n == n->q_cap) {
+        size_t cap = n->q_cap ? n->q_cap * 2 : 256;
+        struct bs_node_task *q = realloc(n->q, cap * sizeof(*q));
+        if (!q) {
+            pthread_mutex_unlock(&n->mu);
+            return BS_ENOMEM;
+        }
+        n->q = q;
+        n->q_cap = cap;
+    }
+    n->q[n->q_n++] = (struct bs_node_task){run, ctx};
+    if (n->q_n == 1)
+        pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    return 0;
+}
+
+const struct bs_pd_state *bs_node__pd(struct bs_node *n)
+{
+    void *sm = bs_eng_store_sm(n->store, BS_PD_SHARD_PLACEMENT);
+    return sm ? bs_pd_sm_state(sm) : NULL;
+}
+
+bool bs_node__alive(struct bs_node *n, uint64_t node_id)
+{
+    if (node_id == n->o.node_id)
+        return true;
+    uint64_t now = bs_node__now();
+    uint64_t window = 2ull * (uint64_t)n->o.election_ticks *
+                      (uint64_t)n->o.tick_ms;
+    for (size_t i = 0; i < n->n_seen; i++)
+        if (n->seen[i].node_id == node_id)
+            return now - n->seen[i].last_ms <= window;
+    return false;
+}
+
+static void saw_node(struct bs_node *n, uint64_t node_id)
+{
+    uint64_t now = bs_node__now();
+    for (size_t i = 0; i < n->n_seen; i++) {
+        if (n->seen[i].node_id == node_id) {
+            n->seen[i].last_ms = now;
+            return;
+        }
+    }
+    if (n->n_seen < sizeof(n->seen) / sizeof(n->seen[0]))
+        n->seen[n->n_seen++] = (struct node_peer_seen){node_id, now};
+}
+
+/* --------------------------------------------------- inbound batches */
+
+struct inbound_task {
+    struct bs_node *n;
+    struct bs_peer_inbound *in; /* owned */
+};
+
+static void task_inbound(void *ctx, bool cancelled)
+{
+    struct inbound_task *t = ctx;
+    if (!cancelled) {
+        saw_node(t->n, t->in->from_node);
+        bs_eng_store_receive(t->n->store, t->in->from_node, t->in->envs,
+                             t->in->n);
+    }
+    bs_peer_inbound_free(t->in);
+    free(t);
+}
+
+/* CQ thread: a batch or a snapshot image arrived. Out of memory, it is
+ * lost, as on a network. */
+static void on_deliver(void *ctx, struct bs_peer_inbound *in)
+{
+    struct inbound_task *t = malloc(sizeof(*t));
+    if (!t) {
+        bs_peer_inbound_free(in);
+        return;
+    }
+    t->n = ctx;
+    t->in = in;
+    if (bs_node__post(t->n, task_inbound, t) != 0) {
+        bs_peer_inbound_free(in);
+        free(t);
+    }
+}
+
+/* ---------------------------------------------- placement housekeeping */
+
+struct pd_fwd {
+    struct bs_node *n;
+    bs_node_pd_done done;
+    void *ctx;
+    int status;
+};
+
+static void task_pd_fwd_done(void *ctx, bool cancelled)
+{
+    struct pd_fwd *f = ctx;
+    f->done(f->n, f->ctx, cancelled ? BS_ESTOPPED : f->status);
+    free(f);
+}
+
+/* CQ thread: the answer of a forwarded placement command. The body is one
+ * PlacementResult (see node.proto): field 1 the status as a zigzag-free
+ * int32 varint. */
+static void on_pd_fwd(void *ctx, const struct bs_rpc_result *res)
+{
+    struct pd_fwd *f = ctx;
+    f->status = res->rc;
+    if (res->rc == 0) {
+        int64_t st = 0;
+        if (bs_rpc_pd_result_decode(res->data, res->len, &st) != 0)
+            f->status = BS_EPROTO;
+        else
+            f->status = (int)st;
+    }
+    if (bs_node__post(f->n, task_pd_fwd_done, f) != 0) {
+        f->done(f->n, f->ctx, BS_ENOMEM);
+        free(f);
+    }
+}
+
+static void pd_local_done(void *ctx, int status, const void *resp, size_t len)
+{
+    struct pd_fwd *f = ctx;
+    (void)resp;
+    (void)len;
+    f->done(f->n, f->ctx, status);
+    free(f);
+}
+
+int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
+                        bs_node_pd_done done, void *ctx)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = bs_pd_cmd_encode(cmd, &buf, &len);
+    if (rc != 0)
+        return rc;
+    struct pd_fwd *f = calloc(1, sizeof(*f));
+    if (!f) {
+        free(buf);
+        return BS_ENOMEM;
+    }
+    f->n = n;
+    f->done = done;
+    f->ctx = ctx;
+    struct bs_eng_group_info gi;
+    rc = bs_eng_store_group(n->store, BS_PD_SHARD_PLACEMENT, &gi);
+    if (rc == 0 && gi.role == BS_RAFT_LEADER) {
+        rc = bs_eng_store_propose(n->store, BS_PD_SHARD_PLACEMENT, buf, len,
+                                  pd_local_done, f);
+    } else if (rc == 0 && gi.leader != 0) {
+        uint64_t node = BS_ENG_REPLICA_NODE(gi.leader);
+        struct bs_rpc_channel *ch = bs_peer_net_channel(n->net, node);
+        uint8_t *req = NULL;
+        size_t rlen = 0;
+        rc = ch ? bs_rpc_pd_command_encode(buf, len, &req, &rlen)
+                : BS_EUNREACHABLE;
+        if (rc == 0) {
+            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement",
+                                     req, rlen, BS_NODE_FORWARD_TIMEOUT_MS,
+                                     on_pd_fwd, f);
+            free(req);
+        }
+    } else if (rc == 0) {
+        rc = BS_ENOTLEADER;
+    }
+    free(buf);
+    if (rc != 0)
+        free(f);
+    return rc;
+}
+
+static void reg_done(struct bs_node *n, void *ctx, int status)
+{
+    (void)ctx;
+    n->reg_busy = false;
+    if (status == 0 || status == BS_ESTALE) {
+        n->registered = true;
+        bs_log(BS_LOG_INFO, MOD, "registered node=%" PRIu64 " client=%s",
+               n->o.node_id, n->o.client_addr);
+    } else {
+        bs_log(BS_LOG_WARN, MOD, "registering failed node=%" PRIu64
+               " err=%s", n->o.node_id, bs_strerror(status));
+    }
+}
+
+static void report_done(struct bs_node *n, void *ctx, int status)
+{
+    (void)ctx;
+    n->reg_busy = false;
+    if (status != 0 && status != BS_ESTALE)
+        bs_log(BS_LOG_DEBUG, MOD, "placement report failed err=%s",
+               bs_strerror(status));
+}
+
+static bool same_info(const struct bs_pd_node_info *a,
+                      const struct bs_pd_node_info *b)
+{
+    return !strcmp(a->client_addr, b->client_addr) &&
+           !strcmp(a->peer_addr, b->peer_addr) &&
+           !strcmp(a->http_addr, b->http_addr);
+}
+
+/* Once a second: tell placement our addresses if it does not hold them,
+ * and report the leaders and replica sets of the shards led here, one
+ * command at a time. */
+static void housekeeping(struct bs_node *n)
+{
+    const struct bs_pd_state *pd = bs_node__pd(n);
+    if (!pd || !bs_pd_bootstrapped(pd) || n->reg_busy)
+        return;
+    if (!atomic_load(&n->ready)) {
+        atomic_store(&n->ready, true);
+        bs_peer_net_set_cluster_id(n->net, bs_pd_cluster_id(pd));
+        n->cluster_id = bs_pd_cluster_id(pd);
+    }
+    /* Addresses of every node for the transport (new nodes, changes). */
+    for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
+        const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
+        if (pn->info.id != n->o.node_id && pn->info.peer_addr[0])
+            (void)bs_peer_net_set_addr(n->net, pn->info.id,
+                                       pn->info.peer_addr);
+    }
+    struct bs_pd_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    const struct bs_pd_node *me = bs_pd_node_find(pd, n->o.node_id);
+    struct bs_pd_node_info info;
+    memset(&info, 0, sizeof(info));
+    info.id = n->o.node_id;
+    snprintf(info.client_addr, sizeof(info.client_addr), "%s",
+             n->o.client_addr);
+    snprintf(info.peer_addr, sizeof(info.peer_addr), "%s", n->o.peer_addr);
+    snprintf(info.http_addr, sizeof(info.http_addr), "%s", n->o.http_addr);
+    if (me && !same_info(&me->info, &info)) {
+        info.n_labels = me->info.n_labels;
+        memcpy(info.labels, me->info.labels, sizeof(info.labels));
+        cmd.type = BS_PD_CMD_REGISTER_NODE;
+        cmd.u.register_node.node = info;
+        cmd.u.register_node.now = bs_node__now();
+        if (bs_node__pd_propose(n, &cmd, reg_done, NULL) == 0)
+            n->reg_busy = true;
+        return;
+    }
+    /* Leaders: placement's hint is what nodes without a replica route by. */
+    uint64_t ids[1024];
+    size_t ng = bs_eng_store_groups(n->store, ids, 1024);
+    for (size_t i = 0; i < ng && i < 1024; i++) {
+        struct bs_eng_group_info gi;
+        if (bs_eng_store_group(n->store, ids[i], &gi) != 0 ||
+            gi.role != BS_RAFT_LEADER)
+            continue;
+        const struct bs_pd_shard *ps = bs_pd_shard_find(pd, ids[i]);
+        if (!ps || (ps->leader == gi.replica_id && ps->leader_term == gi.term))
+            continue;
+        if (!bs_pd_shard_replica_on(ps, n->o.node_id))
+            continue;
+        cmd.type = BS_PD_CMD_SHARD_LEADER;
+        cmd.u.leader.shard_id = ids[i];
+        cmd.u.leader.leader = gi.replica_id;
+        cmd.u.leader.term = gi.term;
+        if (bs_node__pd_propose(n, &cmd, report_done, NULL) == 0)
+            n->reg_busy = true;
+        return;
+    }
+    /* Replica sets and splits, as the reporter computes them. */
+    const struct bs_shard *shards[1024];
+    size_t ns = 0;
+    for (size_t i = 0; i < ng && i < 1024; i++) {
+        if (ids[i] == BS_PD_SHARD_PLACEMENT)
+            continue;
+        struct bs_eng_group_info gi;
+        if (bs_eng_store_group(n->store, ids[i], &gi) != 0 ||
+            gi.role != BS_RAFT_LEADER)
+            continue;
+        struct bs_shard *sh = bs_shard_sm_shard(bs_eng_store_sm(n->store,
+                                                                ids[i]));
+        if (sh)
+            shards[ns++] = sh;
+    }
+    if (ns > 0 && bs_pd_next_report(pd, shards, ns, &cmd) == 1) {
+        if (bs_node__pd_propose(n, &cmd, report_done, NULL) == 0)
+            n->reg_busy = true;
+    }
+}
+
+/* ------------------------------------------------------------- the loop */
+
+static void run_tasks(struct bs_node *n, struct bs_node_task *tasks, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        tasks[i].run(tasks[i].ctx, false);
+}
+
+static void *loop_main(void *arg)
+{
+    struct bs_node *n = arg;
+    struct bs_node_task *batch = NULL;
+    size_t batch_cap = 0;
+    n->next_tick_ms = bs_node__now() + (uint64_t)n->o.tick_ms;
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        for (;;) {
+            if (n->q_n > 0 || n->quit)
+                break;
+            if (bs_eng_store_has_work(n->store))
+                break;
+            uint64_t now = bs_node__now();
+            if (now >= n->next_tick_ms)
+                break;
+            uint64_t wait_ms = n->next_tick_ms - now;
+            if (bs_peer_net_busy(n->net) && wait_ms > 5)
+                wait_ms = 5;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(wait_ms / 1000);
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+            if (bs_peer_net_busy(n->net))
+                break;
+        }
+        bool quit = n->quit;
+        /* Swap the mailbox out: tasks run without the lock. */
+        size_t k = n->q_n;
+        if (k > batch_cap) {
+            struct bs_node_task *b = realloc(batch, k * sizeof(*b));
+            if (b) {
+                batch = b;
+                batch_cap = k;
+            } else {
+                k = batch_cap;
+            }
+        }
+        if (k)
+            memcpy(batch, n->q, k * sizeof(*batch));
+        memmove(n->q, n->q + k, (n->q_n - k) * sizeof(*n->q));
+        n->q_n -= k;
+        if (quit && n->q_n == 0)
+            n->loop_stopped = true; /* posts run cancelled from now */
+        pthread_mutex_unlock(&n->mu);
+
+        if (quit) {
+            for (size_t i = 0; i < k; i++)
+                batch[i].run(batch[i].ctx, true);
+            if (n->loop_stopped)
+                break;
+            continue;
+        }
+        run_tasks(n, batch, k);
+        uint64_t now = bs_node__now();
+        if (now >= n->next_tick_ms) {
+            bs_eng_store_tick(n->store);
+            n->ticks++;
+            n->next_tick_ms += (uint64_t)n->o.tick_ms;
+            if (n->next_tick_ms <= now) /* fell behind: don't burst */
+                n->next_tick_ms = now + (uint64_t)n->o.tick_ms;
+            bs_node__kv_tick(n);
+            if (n->ticks % (uint64_t)(1000 / n->o.tick_ms + 1) == 0)
+                housekeeping(n);
+        }
+        int rounds = 0;
+        while (bs_eng_store_has_work(n->store) && rounds++ < 4) {
+            int rc = bs_eng_store_process(n->store);
+            if (rc != 0) {
+                bs_log(BS_LOG_ERROR, MOD, "store stopped err=%s",
+                       bs_strerror(rc));
+                atomic_store(&n->fatal, rc);
+                pthread_mutex_lock(&n->mu);
+                n->quit = true;
+                pthread_mutex_unlock(&n->mu);
+                break;
+            }
+        }
+        bs_peer_net_poll(n->net);
+    }
+    free(batch);
+    bs_node__kv_fail_waiting(n);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ bootstrap */
+
+/* The cluster id every initial member derives alike from the member list
+ * (FNV-1a over "id=addr," in id order), so nodes of another cluster that
+ * were given other members refuse each other's batches. */
+static uint64_t derive_cluster_id(const struct bs_node_opts *o)
+{
+    struct bs_node_member m[BS_NODE_MAX_INITIAL];
+    size_t k = o->n_initial;
+    memcpy(m, o->initial, k * sizeof(m[0]));
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && m[j - 1].id > m[j].id; j--) {
+            struct bs_node_member t = m[j];
+            m[j] = m[j - 1];
+            m[j - 1] = t;
+        }
+    uint64_t h = 1469598103934665603ull;
+    char buf[BS_NODE_ADDR_MAX + 32];
+    for (size_t i = 0; i < k; i++) {
+        int l = snprintf(buf, sizeof(buf), "%" PRIu64 "=%s,", m[i].id,
+                         m[i].peer_addr);
+        for (int c = 0; c < l; c++) {
+            h ^= (uint8_t)buf[c];
+            h *= 1099511628211ull;
+        }
+    }
+    return h ? h : 1;
+}
+
+static void pd_to_desc(const struct bs_pd_shard *ps, struct bs_shard_desc *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->id = ps->id;
+    d->start = ps->start;
+    d->start_len = ps->start_len;
+    d->end = ps->end;
+    d->end_len = ps->end_len;
+    d->epoch.conf_ver = ps->epoch.conf_ver;
+    d->epoch.version = ps->epoch.version;
+    for (uint32_t i = 0; i < ps->n_replicas; i++) {
+        d->replicas[i].id = ps->replicas[i].id;
+        d->replicas[i].node_id = ps->replicas[i].node_id;
+        d->replicas[i].learner = ps->replicas[i].role == BS_PD_ROLE_LEARNER;
+    }
+    d->n_replicas = ps->n_replicas;
+}
+
+/* Creates this node's groups from the placement state at bootstrap;
+ * idempotent (a crash half way re-runs it). */
+static int create_groups(struct bs_node *n, const struct bs_pd_state *st,
+                         char *errmsg)
+{
+    for (size_t k = 0; k < bs_pd_shard_count(st); k++) {
+        const struct bs_pd_shard *ps = bs_pd_shard_at(st, k);
+        const struct bs_pd_replica *mine =
+            bs_pd_shard_replica_on(ps, n->o.node_id);
+        if (!mine)
+            continue;
+        struct bs_raft_conf_state cs;
+        bs_pd_shard_conf_state(ps, &cs);
+        int rc = 0;
+        if (ps->id != BS_PD_SHARD_PLACEMENT) {
+            struct bs_shard_desc d;
+            pd_to_desc(ps, &d);
+            rc = bs_shard_bootstrap(n->db, &d, &cs, 1, 1);
+            if (rc == BS_EEXIST)
+                rc = 0;
+        }
+        if (rc == 0) {
+            rc = bs_eng_store_bootstrap_group(n->store, ps->id, mine->id,
+                                              &cs);
+            if (rc == 0 && ps->leader == mine->id)
+                rc = bs_eng_store_campaign(n->store, ps->id);
+            else if (rc == BS_EEXIST)
+                rc = 0;
+        }
+        if (rc != 0) {
+            seterr(errmsg, "bootstrap: creating shard %" PRIu64 ": %s",
+                   ps->id, bs_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int bootstrap(struct bs_node *n, char *errmsg)
+{
+    bool found = false;
+    for (size_t i = 0; i < n->o.n_initial; i++)
+        found |= n->o.initial[i].id == n->o.node_id;
+    if (!found) {
+        seterr(errmsg, "--initial-cluster does not list this node (--id "
+                       "%" PRIu64 "); a new data directory needs the "
+                       "initial cluster to bootstrap",
+               n->o.node_id);
+        return BS_EINVAL;
+    }
+    struct bs_pd_node_info infos[BS_NODE_MAX_INITIAL];
+    memset(infos, 0, sizeof(infos));
+    for (size_t i = 0; i < n->o.n_initial; i++) {
+        infos[i].id = n->o.initial[i].id;
+        snprintf(infos[i].peer_addr, sizeof(infos[i].peer_addr), "%s",
+                 n->o.initial[i].peer_addr);
+    }
+    struct bs_pd_cmd boot;
+    memset(&boot, 0, sizeof(boot));
+    boot.type = BS_PD_CMD_BOOTSTRAP;
+    boot.u.bootstrap.cluster_id = derive_cluster_id(&n->o);
+    boot.u.bootstrap.initial_shards = n->o.initial_shards;
+    boot.u.bootstrap.replicas = BS_PD_DEFAULT_REPLICAS;
+    boot.u.bootstrap.n_nodes = (uint32_t)n->o.n_initial;
+    boot.u.bootstrap.nodes = infos;
+    struct bs_pd_state *st = NULL;
+    char em[256] = "";
+    int rc = bs_pd_bootstrap_local(n->db, &boot, &st, em);
+    if (rc == BS_EEXIST) {
+        /* A crash after placement was written: the groups again. */
+        const struct bs_pd_state *cur = bs_node__pd(n);
+        if (!cur) {
+            seterr(errmsg, "bootstrap: placement exists but does not load");
+            return BS_ECORRUPT;
+        }
+        rc = create_groups(n, cur, errmsg);
+    } else if (rc != 0) {
+        seterr(errmsg, "bootstrap: %s", em[0] ? em : bs_strerror(rc));
+        return rc;
+    } else {
+        /* The store opened before shard 0's CF held anything; open the
+         * group now from what bootstrap wrote. */
+        rc = create_groups(n, st, errmsg);
+        bs_pd_state_destroy(st);
+    }
+    if (rc != 0)
+        return rc;
+    uint8_t one = 1;
+    rc = bs_eng_db_meta_put(n->db, "bootstrapped", &one, 1);
+    if (rc != 0)
+        seterr(errmsg, "bootstrap: writing the marker: %s", bs_strerror(rc));
+    bs_log(BS_LOG_INFO, MOD, "bootstrapped cluster=%016" PRIx64 " nodes=%zu "
+           "shards=%u", boot.u.bootstrap.cluster_id, n->o.n_initial,
+           n->o.initial_shards);
+    return rc;
+}
+
+/* Checks or records which node this data directory belongs to. */
+static int check_identity(struct bs_node *n, bool *fresh, char *errmsg)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int rc = bs_eng_db_meta_get(n->db, "node_id", &val, &len);
+    if (rc == BS_ENOTFOUND) {
+        uint8_t b[8];
+        for (int i = 0; i < 8; i++)
+            b[i] = (uint8_t)(n->o.node_id >> (8 * i));
+        rc = bs_eng_db_meta_put(n->db, "node_id", b, 8);
+        if (rc != 0) {
+            seterr(errmsg, "%s: writing the node id: %s", n->db_dir,
+                   bs_strerror(rc));
+            return rc;
+        }
+        *fresh = true;
+        return 0;
+    }
+    if (rc != 0) {
+        seterr(errmsg, "%s: reading the node id: %s", n->db_dir,
+               bs_strerror(rc));
+        return rc;
+    }
+    uint64_t id = 0;
+    if (len != 8) {
+        free(val);
+        seterr(errmsg, "%s: the node id record is damaged", n->db_dir);
+        return BS_ECORRUPT;
+    }
+    for (int i = 0; i < 8; i++)
+        id |= (uint64_t)((uint8_t *)val)[i] << (8 * i);
+    free(val);
+    if (id != n->o.node_id) {
+        seterr(errmsg, "%s belongs to node %" PRIu64 ", not --id %" PRIu64,
+               n->o.data_dir, id, n->o.node_id);
+        return BS_EEXIST;
+    }
+    void *mk = NULL;
+    *fresh = bs_eng_db_meta_get(n->db, "bootstrapped", &mk, &len) ==
+             BS_ENOTFOUND;
+    free(mk);
+    return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[BS_NODE_PATH_MAX + 64];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Removes half-received snapshot images left by a previous run. */
+static void clean_snap_dir(const char *dir)
+{
+    char cmd[BS_NODE_PATH_MAX + 128];
+    /* Paths are ours (data_dir/snap/...): no shell metacharacters are
+     * possible except in data_dir itself, hence the quoting check. */
+    if (strchr(dir, '\'') != NULL)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'/* 2>/dev/null", dir);
+    (void)!system(cmd);
+}
+
+/* ------------------------------------------------------- start and stop */
+
+static void node_free(struct bs_node *n)
+{
+    if (!n)
+        return;
+    free(n->q);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+}
+
+static bool http_ready(void *ctx)
+{
+    struct bs_node *n = ctx;
+    return bs_node_ready(n);
+}
+
+int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
+                  char *errmsg)
+{
+    *out = NULL;
+    int rc = bs_node_opts_check(o, errmsg);
+    if (rc != 0)
+        return rc;
+    struct bs_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return BS_ENOMEM;
+    n->o = *o;
+    n->start_ms = bs_node__now();
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cv, NULL);
+    bs_shard_limits_default(&n->limits);
+    bs_rpc_limits_default(&n->rpc_limits);
+    snprintf(n->db_dir, sizeof(n->db_dir), "%s/db", o->data_dir);
+    snprintf(n->snap_dir, sizeof(n->snap_dir), "%s/snap", o->data_dir);
+    if (mkdir_p(o->data_dir) != 0 || mkdir_p(n->snap_dir) != 0) {
+        seterr(errmsg, "--data-dir %s: %s", o->data_dir, strerror(errno));
+        node_free(n);
+        return BS_EIO;
+    }
+    clean_snap_dir(n->snap_dir);
+
+    char em[256] = "";
+    struct bs_eng_db_options dbo;
+    bs_eng_db_options_default(&dbo);
+    rc = bs_eng_db_open(n->db_dir, &dbo, &n->db, em);
+    if (rc != 0) {
+        seterr(errmsg, "opening %s: %s", n->db_dir, em);
+        node_free(n);
+        return rc;
+    }
+    bool fresh = false;
+    rc = check_identity(n, &fresh, errmsg);
+    if (rc != 0)
+        goto err_db;
+
+    /* Transport first: the store's config needs it. */
+    rc = bs_rpc_client_create(1, &n->rpc_client);
+    if (rc != 0) {
+        seterr(errmsg, "starting the gRPC client: %s", bs_strerror(rc));
+        goto err_db;
+    }
+    struct bs_peer_net_opts po;
+    bs_peer_net_opts_init(&po);
+    po.node_id = o->node_id;
+    po.snap_dir = n->snap_dir;
+    po.client = n->rpc_client;
+    po.deliver = on_deliver;
+    po.ctx = n;
+    /* A restarted peer should hear from us within a second, not after a
+     * backoff grown long while it was down. */
+    po.channel.backoff_max_ms = 1000;
+    rc = bs_peer_net_create(&po, &n->net, em);
+    if (rc != 0) {
+        seterr(errmsg, "peer transport: %s", em);
+        goto err_client;
+    }
+    for (size_t i = 0; i < o->n_initial; i++)
+        if (o->initial[i].id != o->node_id)
+            (void)bs_peer_net_set_addr(n->net, o->initial[i].id,
+                                       o->initial[i].peer_addr);
+
+    struct bs_eng_store_config sc;
+    bs_eng_store_config_default(&sc);
+    sc.node_id = o->node_id;
+    sc.db = n->db;
+    sc.snap_dir = n->snap_dir;
+    bs_peer_net_transport(n->net, &sc.transport);
+    bs_pd_node_sm_factory(&sc.sm_factory, &n->limits);
+    sc.seed = o->node_id * 0x9e3779b97f4a7c15ull ^ n->start_ms;
+    sc.election_tick = o->election_ticks;
+    sc.heartbeat_tick = 1;
+    sc.tick_ms = o->tick_ms;
+    sc.hibernate_ticks = 2 * o->election_ticks;
+    sc.log_max_entries = o->log_max_entries;
+    sc.request_timeout_ms = BS_NODE_REQUEST_BUDGET_MS;
+    sc.read_only_option =
+        o->lease_reads ? BS_RAFT_READ_LEASE_BASED : BS_RAFT_READ_SAFE;
+    rc = bs_eng_store_open(&sc, &n->store, em);
+    if (rc != 0) {
+        seterr(errmsg, "opening the store: %s", em);
+        goto err_net;
+    }
+    if (fresh) {
+        rc = bootstrap(n, errmsg);
+        if (rc != 0)
+            goto err_store;
+    } else {
+        bs_log(BS_LOG_INFO, MOD, "recovered node=%" PRIu64 " groups=%zu",
+               o->node_id, bs_eng_store_groups(n->store, NULL, 0));
+    }
+    const struct bs_pd_state *pd = bs_node__pd(n);
+    if (pd && bs_pd_bootstrapped(pd)) {
+        n->cluster_id = bs_pd_cluster_id(pd);
+        bs_peer_net_set_cluster_id(n->net, n->cluster_id);
+        for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
+            const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
+            if (pn->info.id != o->node_id && pn->info.peer_addr[0])
+                (void)bs_peer_net_set_addr(n->net, pn->info.id,
+                                           pn->info.peer_addr);
+        }
+    }
+
+    /* Servers: peer port (Raft, forwarded requests), client port. */
+    struct bs_rpc_server_opts so;
+    bs_rpc_server_opts_init(&so);
+    so.addr = o->peer_addr;
+    so.nthreads = 1;
+    so.max_recv_bytes = (int64_t)n->rpc_limits.max_message;
+    rc = bs_rpc_server_create(&so, &n->peer_srv, em);
+    if (rc == 0)
+        rc = bs_peer_net_register(n->net, n->peer_srv);
+    bs_rpc_server_opts_init(&so);
+    so.addr = o->client_addr;
+    so.nthreads = 2;
+    so.max_recv_bytes = (int64_t)n->rpc_limits.max_message;
+    if (rc == 0)
+        rc = bs_rpc_server_create(&so, &n->client_srv, em);
+    if (rc == 0)
+        rc = bs_node__kv_register(n);
+    if (rc == 0)
+        rc = bs_node__admin_register(n);
+    if (rc != 0) {
+        seterr(errmsg, "creating the servers: %s",
+               em[0] ? em : bs_strerror(rc));
+        goto err_srv;
+    }
+    rc = bs_rpc_server_start(n->peer_srv);
+    if (rc != 0) {
+        seterr(errmsg, "--peer-addr %s: %s", o->peer_addr,
+               bs_rpc_server_errmsg(n->peer_srv));
+        goto err_srv;
+    }
+    if (pthread_create(&n->loop, NULL, loop_main, n) != 0) {
+        rc = BS_EIO;
+        seterr(errmsg, "starting the loop thread failed");
+        goto err_srv;
+    }
+    n->loop_started = true;
+    rc = bs_rpc_server_start(n->client_srv);
+    if (rc != 0) {
+        seterr(errmsg, "--client-addr %s: %s", o->client_addr,
+               bs_rpc_server_errmsg(n->client_srv));
+        goto err_loop;
+    }
+    if (o->http_addr[0]) {
+        static const struct bs_http_ops hops_tmpl = {
+            .metrics = bs_node__metrics,
+            .status = bs_node__status_json,
+            .ready = http_ready,
+        };
+        struct bs_http_ops *hops = malloc(sizeof(*hops));
+        if (!hops) {
+            rc = BS_ENOMEM;
+            goto err_loop;
+        }
+        *hops = hops_tmpl;
+        hops->ctx = n;
+        n->hops_ = hops;
+        rc = bs_http_start(o->http_addr, hops, &n->http, em);
+        if (rc != 0) {
+            seterr(errmsg, "--http-addr %s: %s", o->http_addr, em);
+            goto err_loop;
+        }
+    }
+    bs_log(BS_LOG_INFO, MOD, "serving node=%" PRIu64 " client=%s peer=%s "
+           "http=%s", o->node_id, o->client_addr, o->peer_addr,
+           o->http_addr[0] ? o->http_addr : "-");
+    *out = n;
+    return 0;
+
+err_loop:
+    pthread_mutex_lock(&n->mu);
+    n->quit = true;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    pthread_join(n->loop, NULL);
+err_srv:
+    if (n->client_srv)
+        bs_rpc_server_shutdown(n->client_srv);
+    if (n->peer_srv)
+        bs_rpc_server_shutdown(n->peer_srv);
+err_store:
+    bs_eng_store_close(n->store);
+err_net:
+    bs_peer_net_destroy(n->net);
+    bs_rpc_server_destroy(n->client_srv);
+    bs_rpc_server_destroy(n->peer_srv);
+err_client:
+    bs_rpc_client_destroy(n->rpc_client);
+err_db:
+    bs_eng_db_close(n->db);
+    free(n->hops_);
+    free(n->kv_methods_);
+    free(n->admin_methods_);
+    node_free(n);
+    return rc;
+}
+
+/* Stop, step 1 (loop thread): hand every leadership held here to the
+ * most caught-up voter of the group. */
+struct handoff {
+    struct bs_node *n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    size_t leading; /* shards still led here */
+};
+
+static void task_handoff(void *ctx, bool cancelled)
+{
+    struct handoff *h = ctx;
+    size_t leading = 0;
+    if (!cancelled) {
+        struct bs_node *n = h->n;
+        uint64_t ids[1024];
+        size_t ng = bs_eng_store_groups(n->store, ids, 1024);
+        for (size_t i = 0; i < ng && i < 1024; i++) {
+            struct bs_eng_group_info gi;
+            if (bs_eng_store_group(n->store, ids[i], &gi) != 0 ||
+                gi.role != BS_RAFT_LEADER)
+                continue;
+            uint64_t to = 0;
+            for (uint32_t v = 0; v < gi.conf.n_voters; v++)
+                if (gi.conf.voters[v] != gi.replica_id &&
+                    bs_node__alive(n, BS_ENG_REPLICA_NODE(gi.conf.voters[v])))
+                    to = gi.conf.voters[v];
+            if (to == 0)
+                continue; /* nobody to hand to: a one-replica group */
+            leading++;
+            (void)bs_eng_store_transfer_leader(n->store, ids[i], to);
+        }
+    }
+    pthread_mutex_lock(&h->mu);
+    h->leading = leading;
+    h->done = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static size_t handoff_round(struct bs_node *n)
+{
+    struct handoff h = {.n = n};
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    if (bs_node__post(n, task_handoff, &h) != 0)
+        return 0;
+    pthread_mutex_lock(&h.mu);
+    while (!h.done)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    return h.leading;
+}
+
+void bs_node_stop(struct bs_node *n)
+{
+    if (!n)
+        return;
+    atomic_store(&n->stopping, true);
+    bs_log(BS_LOG_INFO, MOD, "stopping node=%" PRIu64, n->o.node_id);
+    /* Hand leaderships away (bounded: 3 s), so that clients of the other
+     * nodes see no gap longer than a transfer. */
+    uint64_t until = bs_node__now() + 3000;
+    while (atomic_load(&n->fatal) == 0 && bs_node__now() < until) {
+        if (handoff_round(n) == 0)
+            break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    bs_http_stop(n->http);
+    bs_rpc_server_shutdown(n->client_srv);
+    bs_rpc_server_shutdown(n->peer_srv);
+    pthread_mutex_lock(&n->mu);
+    n->quit = true;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    pthread_join(n->loop, NULL);
+    /* Pending proposals and reads are answered (BS_ESTOPPED) here. */
+    bs_eng_store_close(n->store);
+    bs_peer_net_destroy(n->net);
+    bs_rpc_server_destroy(n->client_srv);
+    bs_rpc_server_destroy(n->peer_srv);
+    bs_rpc_client_destroy(n->rpc_client);
+    bs_eng_db_close(n->db);
+    bs_log(BS_LOG_INFO, MOD, "stopped node=%" PRIu64, n->o.node_id);
+    free(n->hops_);
+    free(n->kv_methods_);
+    free(n->admin_methods_);
+    node_free(n);
+}
+
+int bs_node_client_port(const struct bs_node *n)
+{
+    return n->client_srv ? bs_rpc_server_port(n->client_srv) : 0;
+}
+
+int bs_node_peer_port(const struct bs_node *n)
+{
+    return n->peer_srv ? bs_rpc_server_port(n->peer_srv) : 0;
+}
+
+int bs_node_http_port(const struct bs_node *n)
+{
+    return n->http ? bs_http_port(n->http) : 0;
+}
+
+bool bs_node_ready(struct bs_node *n)
+{
+    return atomic_load(&n->ready) && !atomic_load(&n->stopping) &&
+           atomic_load(&n->fatal) == 0;
+}
