@@ -23,9 +23,13 @@
  *
  * Clients are spread over --conns channels (one HTTP/2 connection each),
  * the channels round-robin over --endpoints. Keys are --key-size bytes:
- * the key's index in [0, --key-space) as a big-endian number,
- * zero-padded on the left (so 8-byte keys are the plain big-endian
- * uint64). Values are --val-size fresh random bytes per put.
+ * the key's index in [0, --key-space), hashed by a bijection of 64-bit
+ * integers (splitmix64's finalizer) when the key has 8 bytes or more, as
+ * YCSB hashes its keys, so that consecutive indexes land all over the key
+ * space (a range-sharded store then sees every shard, not only the one
+ * holding the keys that begin with zero bytes), written big-endian and
+ * zero-padded on the left. Shorter keys hold the plain index. Values are
+ * --val-size fresh random bytes per put.
  */
 #include "cli.h"
 
@@ -152,8 +156,17 @@ static uint64_t rng_below(uint64_t *s, uint64_t n)
     return (uint64_t)(((unsigned __int128)rng_next(s) * n) >> 64);
 }
 
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 static void make_key(uint8_t *key, size_t size, uint64_t idx)
 {
+    if (size >= 8)
+        idx = mix64(idx);
     for (size_t i = 0; i < size; i++) {
         key[size - 1 - i] = i < 8 ? (uint8_t)(idx >> (8 * i)) : 0;
     }

@@ -70,6 +70,7 @@ struct group {
     /* Round scratch. */
     struct bs_raft_ready rd;
     bool in_round;
+    bool msgs_early; /* this round's messages went before the write */
 };
 
 struct completion {
@@ -987,6 +988,33 @@ static int prepare_snapshot(struct bs_eng_store *s, struct group *g,
     return 0;
 }
 
+/* Moves the messages of g's ready into the outboxes: early (before the
+ * round's write) all but snapshots, which need the export; or what is
+ * left. */
+static int stage_msgs(struct bs_eng_store *s, struct group *g, bool early)
+{
+    for (size_t k = 0; k < g->rd.n_msgs; k++) {
+        bool snap = g->rd.msgs[k].type == BS_RAFT_MSG_SNAP;
+        if (early ? snap : (g->msgs_early && !snap))
+            continue;
+        struct bs_eng_envelope e = {.kind = BS_ENG_ENV_RAFT,
+                                    .shard_id = g->shard_id};
+        if (bs_raft_msg_copy(&e.msg, &g->rd.msgs[k]) != 0)
+            return BS_ENOMEM;
+        if (e.msg.type == BS_RAFT_MSG_SNAP &&
+            prepare_snapshot(s, g, &e.msg) != 0) {
+            free_envelope(&e);
+            continue; /* the core retries after report_snapshot */
+        }
+        if (outbox_push(s, BS_ENG_REPLICA_NODE(e.msg.to), &e) != 0) {
+            free_envelope(&e);
+            return BS_ENOMEM;
+        }
+    }
+    g->msgs_early = early;
+    return 0;
+}
+
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -1228,6 +1256,7 @@ static int round_once(struct bs_eng_store *s, bool *worked)
             continue;
         bs_raft_ready(g->raft, &g->rd);
         g->in_round = true;
+        g->msgs_early = false;
         ready[n_ready++] = g;
     }
     if (n_ready == 0) {
@@ -1237,6 +1266,17 @@ static int round_once(struct bs_eng_store *s, bool *worked)
     *worked = true;
     s->st.rounds++;
     int rc = 0;
+
+    /* 0. A leader's messages leave before its own write (thesis 10.2.1):
+     * followers persist in parallel with it. Safe because the leader counts
+     * its own entries towards commit only after advance(), and because its
+     * term and vote were persisted while it was a candidate. Any other
+     * role's messages (votes, acknowledgements) promise durable state and
+     * wait for the write. */
+    for (size_t i = 0; i < n_ready && rc == 0; i++)
+        if (bs_raft_role(ready[i]->raft) == BS_RAFT_LEADER)
+            rc = stage_msgs(s, ready[i], true);
+    flush_outboxes(s);
 
     /* 1. Persist: one batch, one fsync, for every group. */
     bs_eng_wb_clear(s->wb_persist);
@@ -1272,27 +1312,10 @@ static int round_once(struct bs_eng_store *s, bool *worked)
             rc = r;
     }
 
-    /* 2. Send: one batch per destination node. */
-    for (size_t i = 0; i < n_ready && rc == 0; i++) {
-        struct group *g = ready[i];
-        for (size_t k = 0; k < g->rd.n_msgs; k++) {
-            struct bs_eng_envelope e = {.kind = BS_ENG_ENV_RAFT,
-                                        .shard_id = g->shard_id};
-            if (bs_raft_msg_copy(&e.msg, &g->rd.msgs[k]) != 0) {
-                rc = BS_ENOMEM;
-                break;
-            }
-            if (e.msg.type == BS_RAFT_MSG_SNAP &&
-                prepare_snapshot(s, g, &e.msg) != 0) {
-                free_envelope(&e);
-                continue; /* the core retries after report_snapshot */
-            }
-            if (outbox_push(s, BS_ENG_REPLICA_NODE(e.msg.to), &e) != 0) {
-                free_envelope(&e);
-                rc = BS_ENOMEM;
-            }
-        }
-    }
+    /* 2. Send: one batch per destination node (what a leader's groups
+     * sent before the write is gone already). */
+    for (size_t i = 0; i < n_ready && rc == 0; i++)
+        rc = stage_msgs(s, ready[i], false);
     flush_outboxes(s);
 
     /* 3. Apply: one batch for every group, no fsync. */

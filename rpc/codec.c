@@ -340,9 +340,9 @@ struct copy_dst {
 static bool copy_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct copy_dst *c = *arg;
-    const uint8_t *src;
+    const uint8_t *src = NULL;
     uint8_t *cp = NULL;
-    size_t n;
+    size_t n = 0;
 
     if (!dec_span(c->d, s, c->what, c->max, &src, &n))
         return false;

@@ -921,26 +921,6 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
         seterr(errmsg, "opening the store: %s", em);
         goto err_net;
     }
-    if (fresh) {
-        rc = bootstrap(n, errmsg);
-        if (rc != 0)
-            goto err_store;
-    } else {
-        bs_log(BS_LOG_INFO, MOD, "recovered node=%" PRIu64 " groups=%zu",
-               o->node_id, bs_eng_store_groups(n->store, NULL, 0));
-    }
-    const struct bs_pd_state *pd = bs_node__pd(n);
-    if (pd && bs_pd_bootstrapped(pd)) {
-        n->cluster_id = bs_pd_cluster_id(pd);
-        bs_peer_net_set_cluster_id(n->net, n->cluster_id);
-        for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
-            const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
-            if (pn->info.id != o->node_id && pn->info.peer_addr[0])
-                (void)bs_peer_net_set_addr(n->net, pn->info.id,
-                                           pn->info.peer_addr);
-        }
-    }
-
     /* Servers: peer port (Raft, forwarded requests), client port. */
     struct bs_rpc_server_opts so;
     bs_rpc_server_opts_init(&so);
@@ -965,24 +945,47 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
                em[0] ? em : bs_strerror(rc));
         goto err_srv;
     }
+    /* Bind both ports before anything is written: a port in use must not
+     * leave a data directory bootstrapped by a node that never ran. */
     rc = bs_rpc_server_start(n->peer_srv);
     if (rc != 0) {
         seterr(errmsg, "--peer-addr %s: %s", o->peer_addr,
                bs_rpc_server_errmsg(n->peer_srv));
-        goto err_srv;
+        goto err_unstarted;
     }
-    if (pthread_create(&n->loop, NULL, loop_main, n) != 0) {
-        rc = BS_EIO;
-        seterr(errmsg, "starting the loop thread failed");
-        goto err_srv;
-    }
-    n->loop_started = true;
     rc = bs_rpc_server_start(n->client_srv);
     if (rc != 0) {
         seterr(errmsg, "--client-addr %s: %s", o->client_addr,
                bs_rpc_server_errmsg(n->client_srv));
-        goto err_loop;
+        goto err_unstarted;
     }
+    if (fresh) {
+        rc = bootstrap(n, errmsg);
+        if (rc != 0)
+            goto err_unstarted;
+    } else {
+        bs_log(BS_LOG_INFO, MOD, "recovered node=%" PRIu64 " groups=%zu",
+               o->node_id, bs_eng_store_groups(n->store, NULL, 0));
+    }
+    const struct bs_pd_state *pd = bs_node__pd(n);
+    if (pd && bs_pd_bootstrapped(pd)) {
+        n->cluster_id = bs_pd_cluster_id(pd);
+        bs_peer_net_set_cluster_id(n->net, n->cluster_id);
+        for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
+            const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
+            if (pn->info.id != o->node_id && pn->info.peer_addr[0])
+                (void)bs_peer_net_set_addr(n->net, pn->info.id,
+                                           pn->info.peer_addr);
+        }
+    }
+
+    if (pthread_create(&n->loop, NULL, loop_main, n) != 0) {
+        rc = BS_EIO;
+        seterr(errmsg, "starting the loop thread failed");
+        goto err_unstarted;
+    }
+    n->loop_started = true;
+    (void)pthread_setname_np(n->loop, "bs-loop");
     if (o->http_addr[0]) {
         static const struct bs_http_ops hops_tmpl = {
             .metrics = bs_node__metrics,
@@ -1015,12 +1018,28 @@ err_loop:
     pthread_cond_signal(&n->cv);
     pthread_mutex_unlock(&n->mu);
     pthread_join(n->loop, NULL);
+err_unstarted:
+    /* Calls that arrived before the loop existed wait in the mailbox:
+     * answer them. */
+    if (n->client_srv)
+        bs_rpc_server_shutdown(n->client_srv);
+    if (n->peer_srv)
+        bs_rpc_server_shutdown(n->peer_srv);
+    pthread_mutex_lock(&n->mu);
+    n->loop_stopped = true;
+    struct bs_node_task *q = n->q;
+    size_t qn = n->q_n;
+    n->q = NULL;
+    n->q_n = n->q_cap = 0;
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < qn; i++)
+        q[i].run(q[i].ctx, true);
+    free(q);
 err_srv:
     if (n->client_srv)
         bs_rpc_server_shutdown(n->client_srv);
     if (n->peer_srv)
         bs_rpc_server_shutdown(n->peer_srv);
-err_store:
     bs_eng_store_close(n->store);
 err_net:
     bs_peer_net_destroy(n->net);

@@ -2,9 +2,11 @@
 # demo.sh - build Basalt from a clean clone and run the demo.
 #
 # Installs the Debian packages (scripts/install-deps.sh), configures and
-# builds ./build, then runs the demo: for now the deterministic simulator's
-# narrated run of a 5-node cluster under faults (chaos/sim/bs_sim --demo).
-# Extra arguments are passed to bs_sim (e.g. --seed 7).
+# builds ./build, then runs `basalt demo`: a local cluster of three real
+# node processes on loopback that etcdctl and `basalt kv` talk to; it
+# prints the endpoints and an example, and stops every node on Ctrl-C.
+# Extra arguments are passed to `basalt demo` (e.g. --nodes 5, --dir DIR,
+# --check to bring the cluster up, check it serves, and stop).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -15,9 +17,9 @@ meson compile -C "$BS_BUILD" >"$BS_BUILD/compile.log" 2>&1 || {
     echo "demo.sh: error: build failed (full log: $BS_BUILD/compile.log)" >&2
     exit 1
 }
-sim="$BS_BUILD/chaos/sim/bs_sim"
-[[ -x "$sim" ]] || {
-    echo "demo.sh: error: $sim was not built" >&2
+basalt="$BS_BUILD/cli/basalt"
+[[ -x "$basalt" ]] || {
+    echo "demo.sh: error: $basalt was not built" >&2
     exit 1
 }
-exec "$sim" --demo "$@"
+exec "$basalt" demo "$@"

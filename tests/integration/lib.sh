@@ -449,6 +449,23 @@ cluster_destroy() {
     CLIENT_PORT=() PEER_PORT=() HTTP_PORT=() DATA_DIR=() LOG=() PID=()
 }
 
+# http_get I PATH: GET PATH from node I's HTTP port with bash's /dev/tcp (no
+# curl on CI); prints the status line, the headers and the body.
+http_get() {
+    local i=$1 path=$2
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/${HTTP_PORT[i]}" || exit 1
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
+        timeout 10 cat <&3
+    )
+}
+
+# metric I NAME: the value of the unlabelled sample NAME in node I's
+# /metrics (empty if absent).
+metric() {
+    http_get "$1" /metrics | tr -d '\r' | awk -v n="$2" '$1 == n { print $2 }'
+}
+
 # ---------------------------------------------------------- cluster info
 
 # cluster_status_json I: `basalt cluster status -o json` through node I.

@@ -271,4 +271,15 @@ $js"
     assert_eq 0 "$bad" "cluster status through node $i: every shard has a leader among nodes 1..3 (leader_node values: $(tr '\n' ' ' <<<"$leaders"))"
 done
 assert_ok "cluster status (text)" bcluster 2 status
+
+log "5. the HTTP port: /health, /ready, /metrics"
+for i in 1 2 3; do
+    for path in /health /ready; do
+        run http_get "$i" "$path"
+        assert_match '^HTTP/1\.[01] 200' "$OUT" "GET $path on node $i's HTTP port"
+    done
+    run http_get "$i" /metrics
+    assert_match '^HTTP/1\.[01] 200' "$OUT" "GET /metrics on node $i"
+    assert_match '^basalt_[a-z_]+ ' "$OUT" "/metrics on node $i has basalt_ samples"
+done
 exit 0

@@ -72,11 +72,25 @@ $OUT"
     i=$((i % 3 + 1))
 done
 if is_basalt; then
-    rawcall 2 /basalt.Admin/ClusterStatus "$ff256"
-    assert_eq 3 "$RAW_STATUS" "garbage to basalt.Admin/ClusterStatus: status [$RAW_MSG]"
-    [[ -n $RAW_MSG ]] || fail "garbage to Admin/ClusterStatus: no message"
-    still_serves 2 "garbage to basalt.Admin/ClusterStatus"
+    # Requests with fields: garbage must be refused.
+    for m in /basalt.Admin/ShardInfo /basalt.Admin/Ping; do
+        for g in "$ff256" 0f 0a05616263; do
+            rawcall 2 "$m" "$g"
+            log "  $m with ${g:0:16}... -> status $RAW_STATUS: $RAW_MSG"
+            assert_eq 3 "$RAW_STATUS" "garbage to $m: status INVALID_ARGUMENT [$RAW_MSG]"
+            [[ -n $RAW_MSG ]] || fail "garbage to $m: no message"
+        done
+    done
+    still_serves 2 "garbage to basalt.Admin"
 fi
+# Methods whose request has no fields may ignore the bytes (Basalt does);
+# they must not crash the node.
+for m in /basalt.Admin/ClusterStatus /etcdserverpb.Maintenance/Status \
+    /etcdserverpb.Cluster/MemberList; do
+    rawcall 3 "$m" "$ff256"
+    log "  $m with 256 bytes of 0xff -> status $RAW_STATUS: $RAW_MSG"
+done
+still_serves 3 "garbage to methods with empty requests"
 
 log "1. a valid request still decodes (bs_rawcall against KV/Put)"
 # PutRequest{key: "raw", value: "ok"}
