@@ -34,6 +34,9 @@ still_serves() {
     assert_eq "v$SEQ" "$OUT" "get through node $i after: $what"
 }
 
+# seen WHAT: logs the last line of OUT (what the client printed).
+seen() { log "  $1 -> $(tail -n 1 <<<"$OUT" | cut -c1-300)"; }
+
 # rawcall I METHOD HEX: bs_rawcall against node I; sets RAW_STATUS (the
 # numeric gRPC status), RAW_MSG and OUT.
 rawcall() {
@@ -111,8 +114,10 @@ log "2. an empty key"
 # etcdctl sends these as they are; etcd answers "key is not provided".
 refused_re='code = (InvalidArgument|ResourceExhausted|FailedPrecondition) desc = .{8,}|etcdserver: [a-z]'
 assert_fails "put with an empty key" ectl 2 put "" value
+seen "put with an empty key"
 assert_match "$refused_re" "$OUT" "put with an empty key: the error says why"
 assert_fails "get of an empty key" ectl 2 get ""
+seen "get of an empty key"
 assert_match "$refused_re" "$OUT" "get of an empty key: the error says why"
 # The same, raw: PutRequest{value: "v"} (no key).
 rawcall 2 /etcdserverpb.KV/Put "1201760a00"
@@ -125,6 +130,7 @@ key4097=b$(head -c 4096 /dev/zero | tr '\0' k)
 key4096=${key4097:0:4096}
 if is_basalt; then
     assert_fails "put a 4097-byte key" ectl 3 put "$key4097" v
+    seen "put of a 4097-byte key"
     assert_match "$refused_re" "$OUT" "put of a 4097-byte key: the error says why"
     assert_ok "get the 4097-byte key's prefix" ectl 1 get --prefix "$key4096" --keys-only
     assert_eq "" "$OUT" "the refused 4097-byte key was not stored"
@@ -142,6 +148,7 @@ if is_basalt; then
         "$0" --endpoints="$1" --command-timeout=10s put big/value' \
         "$ETCDCTL" "$(endpoint 1)"
     ((RC != 0)) || fail "put of a value of 1 MiB + 1 byte succeeded"
+    seen "put of a value of 1 MiB + 1 byte"
     assert_match "$refused_re" "$OUT" "put of a value of 1 MiB + 1 byte: the error says why"
     assert_ok "get big/value" ectl 2 get --keys-only big/value
     assert_eq "" "$OUT" "the refused oversized value was not stored"
@@ -159,9 +166,11 @@ log "4. what is not built answers UNIMPLEMENTED"
 if is_basalt; then
     unimpl_re='code = Unimplemented desc = [A-Za-z].{8,}'
     assert_fails "lease grant" ectl 2 lease grant 10
+    seen "etcdctl lease grant"
     assert_match "$unimpl_re" "$OUT" "etcdctl lease grant: Unimplemented with a sentence"
     run timeout 15 "$ETCDCTL" --endpoints="$(endpoint 3)" watch some/key
     ((RC != 124)) || fail "etcdctl watch against node 3 hung (no Unimplemented within 15 s)"
+    seen "etcdctl watch"
     assert_match 'Unimplemented' "$OUT" "etcdctl watch: Unimplemented"
     still_serves 2 "lease grant and watch"
 else
@@ -190,6 +199,7 @@ run bash -c 'printf "%s" "$2" | "$0" --endpoints="$1" txn' \
 if is_basalt; then
     ((RC != 0)) || fail "a txn over shards 3 and 5 succeeded, expected FailedPrecondition:
 $OUT"
+    seen "a txn over two shards"
     assert_match 'code = FailedPrecondition desc = [A-Za-z].{8,}' "$OUT" \
         "a txn over two shards: FailedPrecondition with a sentence"
     assert_ok "get $b" ectl 1 get --print-value-only "$b"
