@@ -24,6 +24,10 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <pb_decode.h>
+
+#include "admin.pb.h"
+#include "rpc.pb.h"
 
 #include "log.h"
 
@@ -346,10 +350,42 @@ static void task_admin(void *ctx, bool cancelled)
     free(t);
 }
 
+/* The requests of ClusterStatus, Status and MemberList have no fields,
+ * but must still be valid protobuf (etcd refuses garbage the same way):
+ * true if req decodes as the empty message. */
+static bool empty_request_ok(enum admin_kind kind, const void *req,
+                             size_t len)
+{
+    pb_istream_t is = pb_istream_from_buffer(req, len);
+    switch (kind) {
+    case ADM_CLUSTER_STATUS: {
+        basalt_ClusterStatusRequest m = basalt_ClusterStatusRequest_init_zero;
+        return pb_decode(&is, basalt_ClusterStatusRequest_fields, &m);
+    }
+    case ADM_ETCD_STATUS: {
+        etcdserverpb_StatusRequest m = etcdserverpb_StatusRequest_init_zero;
+        return pb_decode(&is, etcdserverpb_StatusRequest_fields, &m);
+    }
+    case ADM_MEMBER_LIST: {
+        etcdserverpb_MemberListRequest m =
+            etcdserverpb_MemberListRequest_init_zero;
+        return pb_decode(&is, etcdserverpb_MemberListRequest_fields, &m);
+    }
+    default:
+        return true; /* the others decode their own */
+    }
+}
+
 static void admin_unary(struct bs_rpc_call *call, const void *req, size_t len,
                         void *ctx)
 {
     struct admin_method *m = ctx;
+    if (!empty_request_ok(m->kind, req, len)) {
+        (void)bs_rpc_call_fail(call, BS_EPROTO,
+                               "basalt: the request is not a valid protobuf "
+                               "message of its type");
+        return;
+    }
     struct admin_task *t = calloc(1, sizeof(*t));
     if (t)
         t->req = malloc(len ? len : 1);

@@ -800,7 +800,7 @@ static void run_piece(struct kv_op *op)
      * order says NONE. */
     if (op->multi && op->type == BS_SHARD_CMD_RANGE &&
         op->cmd.u.range.sort_target != BS_SHARD_SORT_KEY) {
-        finish_status(op, BS_RPC_FAILED_PRECONDITION,
+        finish_status(op, BS_RPC_UNIMPLEMENTED,
                       "basalt: sorting a range that spans several shards by "
                       "anything but the key is not implemented");
         return;

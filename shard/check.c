@@ -24,7 +24,8 @@ static int check_key(const struct bs_shard_limits *l, const char *what,
                      const uint8_t *key, size_t len, char *errmsg)
 {
     if (len == 0)
-        return bs_shard__err(errmsg, BS_EINVAL, "%s is not provided", what);
+        return bs_shard__err(errmsg, BS_EINVAL, "etcdserver: %s is not provided",
+                             what);
     if (len > l->max_key)
         return bs_shard__err(errmsg, BS_EINVAL,
                              "%s is %zu bytes, over the limit of %zu bytes "
@@ -152,7 +153,7 @@ static int check_dups(const struct bs_shard_op *ops, size_t n, char *errmsg)
     return 0;
 dup:
     return bs_shard__err(errmsg, BS_EINVAL,
-                         "duplicate key given in txn request");
+                         "etcdserver: duplicate key given in txn request");
 }
 
 static int check_branch(const struct bs_shard_limits *l, int64_t revision,

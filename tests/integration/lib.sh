@@ -409,27 +409,64 @@ cluster_ready() {
     log "cluster ready after $(($(now_ms) - t0)) ms"
 }
 
+# cluster_bound: waits (up to 10 s) until every node listens on its client
+# port. Returns 1 if a node exited because one of its ports was taken in
+# the meantime (another test on this machine), fails the test if a node
+# exited for any other reason.
+cluster_bound() {
+    local i deadline all
+    deadline=$(($(now_ms) + 10000))
+    while (($(now_ms) < deadline)); do
+        all=1
+        for ((i = 1; i <= NNODES; i++)); do
+            if ! node_alive "$i"; then
+                node_reap "$i"
+                if tail -n 5 "${LOG[i]}" |
+                    grep -qiE 'cannot listen|address already in use|address in use'; then
+                    log "node $i could not bind its ports (taken meanwhile): retrying with others"
+                    return 1
+                fi
+                fail "node $i exited during startup with status $REAPED (see its log)"
+            fi
+            port_in_use "${CLIENT_PORT[i]}" || all=0
+        done
+        ((all)) && return 0
+        sleep 0.1
+    done
+    return 0 # cluster_ready reports what is wrong
+}
+
 # cluster_start N [FLAGS...]: a fresh N-node cluster (FLAGS are added to
-# every node's `basalt start`), waited until ready.
+# every node's `basalt start`), waited until ready. Retries with new ports
+# (three attempts) when a port was taken between the choice and the bind.
 cluster_start() {
-    local n=$1 i
+    local n=$1 i attempt
     shift
     NODE_ARGS=("$@")
     ((NNODES == 0)) || fail "cluster_start: a cluster is already running"
     NNODES=$n
-    for ((i = 1; i <= n; i++)); do
-        free_port
-        CLIENT_PORT[i]=$PORT
-        free_port
-        PEER_PORT[i]=$PORT
-        free_port
-        HTTP_PORT[i]=$PORT
-        DATA_DIR[i]=$WORK/node$i
-        LOG[i]=$WORK/node$i.log
-        : >"${LOG[i]}"
+    for attempt in 1 2 3; do
+        for ((i = 1; i <= n; i++)); do
+            free_port
+            CLIENT_PORT[i]=$PORT
+            free_port
+            PEER_PORT[i]=$PORT
+            free_port
+            HTTP_PORT[i]=$PORT
+            DATA_DIR[i]=$WORK/node$i
+            LOG[i]=$WORK/node$i.log
+            : >"${LOG[i]}"
+        done
+        log "starting $n ${ENGINE} nodes in $WORK (flags: ${NODE_ARGS[*]:-none})"
+        for ((i = 1; i <= n; i++)); do node_start "$i"; done
+        cluster_bound && break
+        ((attempt < 3)) || fail "could not start the cluster: ports taken three times"
+        for ((i = 1; i <= n; i++)); do
+            [[ -n ${PID[i]:-} ]] && node_kill "$i"
+            mv "${LOG[i]}" "${LOG[i]}.attempt$attempt"
+            rm -rf "${DATA_DIR[i]}"
+        done
     done
-    log "starting $n ${ENGINE} nodes in $WORK (flags: ${NODE_ARGS[*]:-none})"
-    for ((i = 1; i <= n; i++)); do node_start "$i"; done
     cluster_ready
 }
 
