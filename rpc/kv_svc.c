@@ -95,7 +95,44 @@ struct kv_op {
     struct bs_shard_resp f_resp;
 
     struct kv_op *next; /* n->waiting */
+
+    /* Answered on an inbound Forward stream (call == NULL). */
+    struct fwd_in *fin; /* holds a reference */
+    uint64_t fin_id;
+    /* Forwarded on an outbound Forward stream, in flight. */
+    struct fwd_peer *fpeer;
+    uint64_t fid;
+    uint64_t fseq; /* the batch it went in (0: not sent yet) */
+    uint64_t fdeadline;
+    struct kv_op *fprev, *fnext; /* fpeer->inflight */
 };
+
+/* An inbound Forward stream: requests from one peer, answered in batches
+ * (one per loop iteration). refs: one for the stream until on_end, one
+ * per op answering on it, one per task in flight, one while dirty. */
+struct fwd_in {
+    struct bs_node *n;
+    struct bs_rpc_sstream *s;
+    atomic_int refs;
+    struct bs_fwd_reply *pend; /* msg and resp owned */
+    size_t n_pend, cap_pend;
+    bool dirty;
+    struct fwd_in *next_dirty;
+};
+
+/* The outbound Forward stream to one peer. Lives as long as the node. */
+struct fwd_peer {
+    struct bs_node *n;
+    uint64_t node_id;
+    struct bs_rpc_channel *ch; /* the channel st was opened on */
+    struct bs_rpc_stream *st;
+    struct bs_fwd_item *pend; /* this iteration's items; req owned */
+    size_t n_pend, cap_pend;
+    atomic_uint_fast64_t seq_accepted; /* batches the stream accepted */
+    struct kv_op *inflight;            /* sent or pending, by fprev/fnext */
+};
+
+#define FWD_MAX_PEERS 64
 
 static void run_piece(struct kv_op *op);
 
@@ -144,8 +181,18 @@ static bool is_read(const struct kv_op *op)
     return op->type == BS_SHARD_CMD_RANGE;
 }
 
+static void fin_unref(struct fwd_in *f);
+static void fin_add_reply(struct fwd_in *f, uint64_t id, int rc,
+                          enum bs_rpc_status st, const char *msg,
+                          const uint8_t *resp, size_t len);
+static void fwd_unlink(struct kv_op *op);
+
 static void op_free(struct kv_op *op)
 {
+    if (op->fpeer)
+        fwd_unlink(op);
+    if (op->fin)
+        fin_unref(op->fin);
     bs_rpc_kv_req_free(&op->cmd);
     bs_shard_resp_free(&op->acc);
     bs_shard_resp_free(&op->f_resp);
@@ -154,6 +201,35 @@ static void op_free(struct kv_op *op)
     free(op->piece_start);
     free(op->piece_end);
     free(op);
+}
+
+/* Answers op's requester: the client's call, or the peer that forwarded
+ * it. st (not BS_RPC_OK) overrides the status rc would give. */
+static void op_answer(struct kv_op *op, int rc, enum bs_rpc_status st,
+                      const char *msg, const uint8_t *resp, size_t len)
+{
+    if (op->call) {
+        if (st != BS_RPC_OK)
+            (void)bs_rpc_call_fail_status(op->call, st, msg);
+        else if (rc != 0)
+            (void)bs_rpc_call_fail(op->call, rc, msg);
+        else
+            (void)bs_rpc_call_reply(op->call, resp, len);
+        op->call = NULL;
+    } else if (op->fin) {
+        fin_add_reply(op->fin, op->fin_id, rc, st, msg, resp, len);
+    }
+}
+
+/* The loop has stopped: answer UNAVAILABLE (a forwarding peer learns it
+ * from its stream ending) and free. */
+static void op_cancel(struct kv_op *op)
+{
+    if (op->call)
+        (void)bs_rpc_call_fail(op->call, BS_EUNAVAIL,
+                               "basalt: the node is stopping");
+    op->call = NULL;
+    op_free(op);
 }
 
 /* Answers the call and frees op. rc 0: resp (borrowed) is the answer. A
@@ -176,13 +252,13 @@ static void finish(struct kv_op *op, int rc, const char *msg,
         char em[BS_RPC_ERRMSG_LEN] = "";
         int erc = bs_rpc_kv_resp_encode(&h, resp, &out, &len, em);
         if (erc == 0)
-            (void)bs_rpc_call_reply(op->call, out, len);
+            op_answer(op, 0, BS_RPC_OK, NULL, out, len);
         else
-            (void)bs_rpc_call_fail(op->call, erc, em);
+            op_answer(op, erc, BS_RPC_OK, em, NULL, 0);
         free(out);
     } else {
         n->kv_errors++;
-        (void)bs_rpc_call_fail(op->call, rc, msg && *msg ? msg : NULL);
+        op_answer(op, rc, BS_RPC_OK, msg && *msg ? msg : NULL, NULL, 0);
     }
     op_free(op);
 }
@@ -191,7 +267,7 @@ static void finish_status(struct kv_op *op, enum bs_rpc_status st,
                           const char *msg)
 {
     op->n->kv_errors++;
-    (void)bs_rpc_call_fail_status(op->call, st, msg);
+    op_answer(op, BS_EINVAL, st, msg, NULL, 0);
     op_free(op);
 }
 
@@ -210,8 +286,11 @@ static void wait_retry(struct kv_op *op, const char *why)
     op->n->waiting = op;
 }
 
+static void fwd_expire(struct bs_node *n);
+
 void bs_node__kv_tick(struct bs_node *n)
 {
+    fwd_expire(n);
     struct kv_op *list = n->waiting;
     n->waiting = NULL;
     while (list) {
@@ -659,9 +738,7 @@ static void task_forwarded(void *ctx, bool cancelled)
 {
     struct kv_op *op = ctx;
     if (cancelled) {
-        (void)bs_rpc_call_fail(op->call, BS_EUNAVAIL,
-                               "basalt: the node is stopping");
-        op_free(op);
+        op_cancel(op);
         return;
     }
     if (op->f_rc != 0) {
@@ -703,9 +780,247 @@ static void on_forwarded(void *ctx, const struct bs_rpc_result *res)
         return;
     }
     if (bs_node__post(op->n, task_forwarded, op) != 0) {
-        (void)bs_rpc_call_fail(op->call, BS_ENOMEM, NULL);
+        op_answer(op, BS_ENOMEM, BS_RPC_OK, NULL, NULL, 0);
         op_free(op);
     }
+}
+
+/* ------------------------------------------- the Forward stream, out */
+
+static void fwd_unlink(struct kv_op *op)
+{
+    struct fwd_peer *fp = op->fpeer;
+    if (op->fprev)
+        op->fprev->fnext = op->fnext;
+    else
+        fp->inflight = op->fnext;
+    if (op->fnext)
+        op->fnext->fprev = op->fprev;
+    struct kv_op **slot = &fp->n->fwd_slots[op->fid & (BS_FWD_SLOTS - 1)];
+    if (*slot == op)
+        *slot = NULL;
+    op->fpeer = NULL;
+    op->fprev = op->fnext = NULL;
+}
+
+struct fwd_msg {
+    struct fwd_peer *fp;
+    uint8_t *buf; /* owned */
+    size_t len;
+    uint64_t down_seq; /* task_fwd_down */
+    size_t ndropped;
+};
+
+/* A forwarded request whose answer will not come: a read, or a request
+ * that never left, is tried again; a write that may have applied is
+ * answered "unknown". */
+static void fwd_lost(struct kv_op *op, bool never_sent, const char *why)
+{
+    if (never_sent || is_read(op))
+        piece_failed(op, BS_EUNREACHABLE, why);
+    else
+        finish(op, BS_ETIMEDOUT,
+               "basalt: the connection to the shard leader's node was lost; "
+               "the request may or may not have been applied",
+               NULL);
+}
+
+static void task_fwd_replies(void *ctx, bool cancelled)
+{
+    struct fwd_msg *m = ctx;
+    struct bs_fwd_reply *r = NULL;
+    size_t nr = 0;
+    if (!cancelled && bs_fwd_replies_decode(m->buf, m->len, &r, &nr) != 0)
+        bs_log(BS_LOG_WARN, MOD, "forward replies from node %" PRIu64
+               " do not decode: dropped", m->fp->node_id);
+    struct bs_node *n = m->fp->n;
+    for (size_t i = 0; !cancelled && i < nr; i++) {
+        struct kv_op *op = n->fwd_slots[r[i].id & (BS_FWD_SLOTS - 1)];
+        if (!op || op->fid != r[i].id || op->fpeer != m->fp)
+            continue; /* timed out already */
+        fwd_unlink(op);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%.*s", (int)(r[i].msg_len > 255 ? 255 :
+                                                 r[i].msg_len), r[i].msg);
+        if (r[i].rc == 0) {
+            struct bs_shard_resp resp;
+            bs_shard_resp_init(&resp);
+            char em[BS_RPC_ERRMSG_LEN] = "";
+            int rc = bs_rpc_kv_resp_decode(op->type, r[i].resp, r[i].resp_len,
+                                           &n->rpc_limits, NULL, &resp, em);
+            if (rc != 0) {
+                bs_shard_resp_free(&resp);
+                finish(op, rc, em, NULL);
+            } else {
+                piece_done(op, &resp);
+            }
+        } else if (r[i].status != 0) {
+            finish_status(op, (enum bs_rpc_status)r[i].status, msg);
+        } else {
+            piece_failed(op, r[i].rc, msg);
+        }
+    }
+    free(r);
+    free(m->buf);
+    free(m);
+}
+
+static void task_fwd_down(void *ctx, bool cancelled)
+{
+    struct fwd_msg *m = ctx;
+    struct fwd_peer *fp = m->fp;
+    if (!cancelled) {
+        /* Batches after down_seq - ndropped were never written. */
+        size_t k = 0;
+        for (struct kv_op *op = fp->inflight; op; op = op->fnext)
+            k += op->fseq != 0 && op->fseq <= m->down_seq;
+        struct kv_op **lost = malloc((k ? k : 1) * sizeof(*lost));
+        k = 0;
+        for (struct kv_op *op = fp->inflight; lost && op; op = op->fnext)
+            if (op->fseq != 0 && op->fseq <= m->down_seq)
+                lost[k++] = op;
+        for (size_t i = 0; i < k; i++) {
+            fwd_unlink(lost[i]);
+            fwd_lost(lost[i], lost[i]->fseq + m->ndropped > m->down_seq,
+                     "basalt: the shard leader's node is unreachable");
+        }
+        free(lost);
+    }
+    free(m);
+}
+
+/* CQ thread: answers from the peer. */
+static void fwd_on_msg(void *ctx, const void *data, size_t len)
+{
+    struct fwd_peer *fp = ctx;
+    struct fwd_msg *m = calloc(1, sizeof(*m));
+    if (m)
+        m->buf = malloc(len ? len : 1);
+    if (!m || !m->buf) {
+        free(m); /* lost: the ops time out */
+        return;
+    }
+    memcpy(m->buf, data, len);
+    m->len = len;
+    m->fp = fp;
+    if (bs_node__post(fp->n, task_fwd_replies, m) != 0) {
+        free(m->buf);
+        free(m);
+    }
+}
+
+/* CQ thread: the stream went down; ndropped batches were never written. */
+static void fwd_on_down(void *ctx, size_t ndropped, int rc)
+{
+    (void)rc;
+    struct fwd_peer *fp = ctx;
+    struct fwd_msg *m = calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    m->fp = fp;
+    m->down_seq = atomic_load(&fp->seq_accepted);
+    m->ndropped = ndropped;
+    if (bs_node__post(fp->n, task_fwd_down, m) != 0)
+        free(m);
+}
+
+/* The Forward stream to node on channel ch (opened on first use, and
+ * again when the peer's channel changed); NULL when none can be had. */
+static struct fwd_peer *fwd_peer_get(struct bs_node *n, uint64_t node,
+                                     struct bs_rpc_channel *ch)
+{
+    struct fwd_peer *fp = NULL;
+    for (size_t i = 0; i < n->n_fwd_peers && !fp; i++)
+        if (n->fwd_peers[i].node_id == node)
+            fp = &n->fwd_peers[i];
+    if (!fp) {
+        if (n->n_fwd_peers == FWD_MAX_PEERS)
+            return NULL;
+        fp = &n->fwd_peers[n->n_fwd_peers++];
+        fp->n = n;
+        fp->node_id = node;
+    }
+    if (fp->ch != ch || !fp->st) {
+        struct bs_rpc_stream_opts so = {
+            .method = "/basalt.node.Forward/Stream",
+            .max_queued = 4096,
+            .on_msg = fwd_on_msg,
+            .on_unreachable = fwd_on_down,
+            .ctx = fp,
+        };
+        struct bs_rpc_stream *st = NULL;
+        if (bs_rpc_channel_open_stream(ch, &so, &st) != 0)
+            return NULL;
+        fp->ch = ch;
+        fp->st = st; /* the old one, if any, stays with its channel */
+    }
+    return fp;
+}
+
+/* Sends the items gathered for fp during this iteration as one batch. */
+static void fwd_flush_peer(struct fwd_peer *fp)
+{
+    struct bs_node *n = fp->n;
+    struct bs_fwd_item *items = fp->pend;
+    size_t k = fp->n_pend;
+    fp->pend = NULL;
+    fp->n_pend = fp->cap_pend = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = bs_fwd_batch_encode(items, k, &buf, &len);
+    if (rc == 0)
+        rc = bs_rpc_stream_send(fp->st, buf, len);
+    free(buf);
+    uint64_t seq = 0;
+    if (rc == 0)
+        seq = atomic_fetch_add(&fp->seq_accepted, 1) + 1;
+    for (size_t i = 0; i < k; i++) {
+        struct kv_op *op = n->fwd_slots[items[i].id & (BS_FWD_SLOTS - 1)];
+        free((void *)items[i].req);
+        if (!op || op->fid != items[i].id || op->fpeer != fp)
+            continue;
+        if (rc == 0) {
+            op->fseq = seq;
+        } else {
+            fwd_unlink(op);
+            piece_failed(op, BS_EUNREACHABLE,
+                         "basalt: the shard leader's node is unreachable");
+        }
+    }
+    free(items);
+}
+
+/* Forward stream ops that waited too long for their answer. */
+static void fwd_expire(struct bs_node *n)
+{
+    uint64_t now = bs_node__now();
+    for (size_t p = 0; p < n->n_fwd_peers; p++) {
+        struct fwd_peer *fp = &n->fwd_peers[p];
+        struct kv_op *op = fp->inflight;
+        while (op) {
+            struct kv_op *next = op->fnext;
+            if (op->fseq != 0 && now >= op->fdeadline) {
+                fwd_unlink(op);
+                fwd_lost(op, false, "basalt: the shard leader's node did "
+                                    "not answer in time");
+            }
+            op = next;
+        }
+    }
+}
+
+/* Unary forwarding: when the stream cannot take the request. */
+static void forward_unary(struct kv_op *op, struct bs_rpc_channel *ch,
+                          uint8_t *req, size_t len)
+{
+    char method[64];
+    snprintf(method, sizeof(method), "/basalt.node.Forward/%s",
+             method_name(op->type));
+    int rc = bs_rpc_channel_call(ch, method, req, len,
+                                 BS_NODE_FORWARD_TIMEOUT_MS, on_forwarded, op);
+    free(req);
+    if (rc != 0)
+        piece_failed(op, BS_EUNREACHABLE, "basalt: forwarding failed");
 }
 
 static void forward_piece(struct kv_op *op, uint64_t node)
@@ -731,15 +1046,261 @@ static void forward_piece(struct kv_op *op, uint64_t node)
         finish(op, rc, em, NULL);
         return;
     }
-    char method[64];
-    snprintf(method, sizeof(method), "/basalt.node.Forward/%s",
-             method_name(op->type));
     n->forwarded_out++;
-    rc = bs_rpc_channel_call(ch, method, req, len, BS_NODE_FORWARD_TIMEOUT_MS,
-                             on_forwarded, op);
-    free(req);
-    if (rc != 0)
-        piece_failed(op, BS_EUNREACHABLE, "basalt: forwarding failed");
+    uint64_t id = ++n->fwd_next_id;
+    struct kv_op **slot = &n->fwd_slots[id & (BS_FWD_SLOTS - 1)];
+    struct fwd_peer *fp = *slot ? NULL : fwd_peer_get(n, node, ch);
+    if (!fp) {
+        forward_unary(op, ch, req, len);
+        return;
+    }
+    if (fp->n_pend == fp->cap_pend) {
+        size_t cap = fp->cap_pend ? fp->cap_pend * 2 : 64;
+        struct bs_fwd_item *v = realloc(fp->pend, cap * sizeof(*v));
+        if (!v) {
+            forward_unary(op, ch, req, len);
+            return;
+        }
+        fp->pend = v;
+        fp->cap_pend = cap;
+    }
+    fp->pend[fp->n_pend++] =
+        (struct bs_fwd_item){id, op->type, req, len};
+    *slot = op;
+    op->fid = id;
+    op->fseq = 0;
+    op->fpeer = fp;
+    op->fdeadline = bs_node__now() + BS_NODE_FORWARD_TIMEOUT_MS;
+    op->fprev = NULL;
+    op->fnext = fp->inflight;
+    if (fp->inflight)
+        fp->inflight->fprev = op;
+    fp->inflight = op;
+}
+
+/* -------------------------------------------- the Forward stream, in */
+
+static void fin_unref(struct fwd_in *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    bs_rpc_sstream_close(f->s, 0, NULL);
+    for (size_t i = 0; i < f->n_pend; i++) {
+        free((void *)f->pend[i].msg);
+        free((void *)f->pend[i].resp);
+    }
+    free(f->pend);
+    free(f);
+}
+
+static void fin_add_reply(struct fwd_in *f, uint64_t id, int rc,
+                          enum bs_rpc_status st, const char *msg,
+                          const uint8_t *resp, size_t len)
+{
+    if (f->n_pend == f->cap_pend) {
+        size_t cap = f->cap_pend ? f->cap_pend * 2 : 64;
+        struct bs_fwd_reply *v = realloc(f->pend, cap * sizeof(*v));
+        if (!v)
+            return; /* the forwarding node times it out */
+        f->pend = v;
+        f->cap_pend = cap;
+    }
+    struct bs_fwd_reply *r = &f->pend[f->n_pend];
+    memset(r, 0, sizeof(*r));
+    r->id = id;
+    r->rc = rc;
+    r->status = st;
+    if (msg && *msg) {
+        r->msg_len = strlen(msg);
+        r->msg = strdup(msg);
+        if (!r->msg)
+            r->msg_len = 0;
+    }
+    if (len > 0) {
+        uint8_t *c = malloc(len);
+        if (!c)
+            return;
+        memcpy(c, resp, len);
+        r->resp = c;
+        r->resp_len = len;
+    }
+    f->n_pend++;
+    if (!f->dirty) {
+        f->dirty = true;
+        atomic_fetch_add(&f->refs, 1);
+        f->next_dirty = f->n->fwd_dirty;
+        f->n->fwd_dirty = f;
+    }
+}
+
+struct fin_batch {
+    struct fwd_in *f;
+    uint8_t *buf; /* owned */
+    size_t len;
+};
+
+static void task_fin_batch(void *ctx, bool cancelled)
+{
+    struct fin_batch *b = ctx;
+    struct fwd_in *f = b->f;
+    struct bs_node *n = f->n;
+    struct bs_fwd_item *it = NULL;
+    size_t k = 0;
+    if (!cancelled && bs_fwd_batch_decode(b->buf, b->len, &it, &k) != 0)
+        bs_log(BS_LOG_WARN, MOD, "a forward batch does not decode: dropped");
+    for (size_t i = 0; !cancelled && i < k; i++) {
+        struct kv_op *op = calloc(1, sizeof(*op));
+        if (!op)
+            break;
+        op->n = n;
+        op->type = it[i].type;
+        op->forwarded = true;
+        op->fin = f;
+        op->fin_id = it[i].id;
+        atomic_fetch_add(&f->refs, 1);
+        op->deadline = bs_node__now() + BS_NODE_REQUEST_BUDGET_MS;
+        bs_shard_resp_init(&op->acc);
+        bs_shard_resp_init(&op->f_resp);
+        op->buf = dup_bytes(it[i].req, it[i].len);
+        op->len = it[i].len;
+        char em[BS_RPC_ERRMSG_LEN] = "";
+        int rc = op->buf ? 0 : BS_ENOMEM;
+        if (rc == 0 && !bs_rpc_kv_method(op->type))
+            rc = BS_EPROTO;
+        if (rc == 0)
+            rc = bs_rpc_kv_req_decode(op->type, op->buf, op->len,
+                                      &n->rpc_limits, &op->cmd, em);
+        if (rc == 0 && atomic_load(&n->stopping)) {
+            rc = BS_EUNAVAIL;
+            snprintf(em, sizeof(em), "the node is stopping");
+        }
+        if (rc != 0) {
+            char msg[BS_RPC_ERRMSG_LEN + 32];
+            snprintf(msg, sizeof(msg), "basalt: %s",
+                     em[0] ? em : bs_strerror(rc));
+            op_answer(op, rc, BS_RPC_OK, msg, NULL, 0);
+            op_free(op);
+            continue;
+        }
+        if (op->type == BS_SHARD_CMD_RANGE &&
+            op->cmd.u.range.sort_order == BS_SHARD_SORT_DESCEND &&
+            op->cmd.u.range.sort_target == BS_SHARD_SORT_KEY)
+            op->descending = true;
+        n->kv_requests++;
+        n->forwarded_in++;
+        run_piece(op);
+    }
+    free(it);
+    free(b->buf);
+    free(b);
+    fin_unref(f);
+}
+
+static void *fin_open(struct bs_rpc_sstream *s, void *method_ctx)
+{
+    struct fwd_in *f = calloc(1, sizeof(*f));
+    if (!f) {
+        bs_rpc_sstream_close(s, BS_ENOMEM, NULL);
+        return NULL;
+    }
+    f->n = method_ctx;
+    f->s = s;
+    atomic_init(&f->refs, 1);
+    return f;
+}
+
+static void fin_msg(struct bs_rpc_sstream *s, void *sctx, const void *data,
+                    size_t len)
+{
+    (void)s;
+    struct fwd_in *f = sctx;
+    if (!f)
+        return;
+    struct fin_batch *b = malloc(sizeof(*b));
+    if (b)
+        b->buf = malloc(len ? len : 1);
+    if (!b || !b->buf) {
+        free(b);
+        return; /* the forwarding node times these out */
+    }
+    memcpy(b->buf, data, len);
+    b->len = len;
+    b->f = f;
+    atomic_fetch_add(&f->refs, 1);
+    if (bs_node__post(f->n, task_fin_batch, b) != 0) {
+        free(b->buf);
+        free(b);
+        fin_unref(f);
+    }
+}
+
+static void fin_end(struct bs_rpc_sstream *s, void *sctx, int rc)
+{
+    (void)s;
+    (void)rc;
+    if (sctx)
+        fin_unref(sctx);
+}
+
+static const struct bs_rpc_stream_ops fin_ops = {
+    .on_open = fin_open,
+    .on_msg = fin_msg,
+    .on_end = fin_end,
+};
+
+void bs_node__kv_flush(struct bs_node *n)
+{
+    for (size_t p = 0; p < n->n_fwd_peers; p++)
+        if (n->fwd_peers[p].n_pend > 0)
+            fwd_flush_peer(&n->fwd_peers[p]);
+    struct fwd_in *f = n->fwd_dirty;
+    n->fwd_dirty = NULL;
+    while (f) {
+        struct fwd_in *next = f->next_dirty;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (bs_fwd_replies_encode(f->pend, f->n_pend, &buf, &len) == 0)
+            (void)bs_rpc_sstream_send(f->s, buf, len);
+        free(buf);
+        for (size_t i = 0; i < f->n_pend; i++) {
+            free((void *)f->pend[i].msg);
+            free((void *)f->pend[i].resp);
+        }
+        f->n_pend = 0;
+        f->dirty = false;
+        f->next_dirty = NULL;
+        fin_unref(f);
+        f = next;
+    }
+}
+
+void bs_node__kv_free(struct bs_node *n)
+{
+    for (size_t p = 0; p < n->n_fwd_peers; p++) {
+        struct fwd_peer *fp = &n->fwd_peers[p];
+        while (fp->inflight) {
+            struct kv_op *op = fp->inflight;
+            fwd_unlink(op);
+            op_cancel(op);
+        }
+        for (size_t i = 0; i < fp->n_pend; i++)
+            free((void *)fp->pend[i].req);
+        free(fp->pend);
+    }
+    /* Answers gathered after the loop stopped: the server is shut down,
+     * nobody will read them. */
+    struct fwd_in *f = n->fwd_dirty;
+    n->fwd_dirty = NULL;
+    while (f) {
+        struct fwd_in *next = f->next_dirty;
+        f->dirty = false;
+        fin_unref(f);
+        f = next;
+    }
+    free(n->fwd_peers);
+    free(n->fwd_slots);
+    n->fwd_peers = NULL;
+    n->fwd_slots = NULL;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -860,9 +1421,7 @@ static void task_start(void *ctx, bool cancelled)
 {
     struct kv_op *op = ctx;
     if (cancelled) {
-        (void)bs_rpc_call_fail(op->call, BS_EUNAVAIL,
-                               "basalt: the node is stopping");
-        op_free(op);
+        op_cancel(op);
         return;
     }
     op->n->kv_requests++;
@@ -1132,6 +1691,16 @@ int bs_node__kv_register(struct bs_node *n)
         rc = bs_rpc_server_add_unary(n->peer_srv,
                                      "/basalt.node.Forward/Placement",
                                      pd_unary, n);
+    if (rc == 0)
+        rc = bs_rpc_server_add_stream(n->peer_srv,
+                                      "/basalt.node.Forward/Stream", &fin_ops,
+                                      n);
     n->kv_methods_ = ms;
+    if (rc == 0) {
+        n->fwd_peers = calloc(FWD_MAX_PEERS, sizeof(*n->fwd_peers));
+        n->fwd_slots = calloc(BS_FWD_SLOTS, sizeof(*n->fwd_slots));
+        if (!n->fwd_peers || !n->fwd_slots)
+            rc = BS_ENOMEM;
+    }
     return rc;
 }

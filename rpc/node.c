@@ -594,6 +594,7 @@ static void *loop_main(void *arg)
                 break;
             }
         }
+        bs_node__kv_flush(n);
         bs_peer_net_poll(n->net);
     }
     free(batch);
@@ -1043,6 +1044,7 @@ err_srv:
     bs_eng_store_close(n->store);
 err_net:
     bs_peer_net_destroy(n->net);
+    bs_node__kv_free(n);
     bs_rpc_server_destroy(n->client_srv);
     bs_rpc_server_destroy(n->peer_srv);
 err_client:
@@ -1139,6 +1141,7 @@ void bs_node_stop(struct bs_node *n)
     /* Pending proposals and reads are answered (BS_ESTOPPED) here. */
     bs_eng_store_close(n->store);
     bs_peer_net_destroy(n->net);
+    bs_node__kv_free(n); /* forwards in flight: their clients answered */
     bs_rpc_server_destroy(n->client_srv);
     bs_rpc_server_destroy(n->peer_srv);
     bs_rpc_client_destroy(n->rpc_client);

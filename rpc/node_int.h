@@ -51,13 +51,14 @@ struct node_peer_seen {
     uint64_t last_ms; /* last batch received from it (monotonic ms) */
 };
 
-struct kv_op; /* kv_svc.c: the body of /basalt.node.Forward/Placement (PlacementCommand:
- * the encoded bs_pd_cmd) and of its answer (PlacementResult: the status). */
-int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
-                             size_t *out_len);
-int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status);
+struct kv_op;    /* kv_svc.c */
+struct fwd_peer; /* kv_svc.c: the Forward stream to one peer */
+struct fwd_in;   /* kv_svc.c: a Forward stream from one peer */
 
-/* kv_svc.c */
+/* The forward table: ids of forwarded requests in flight map to their op
+ * by id & (size - 1) (a slot taken by an older op: the request goes as a
+ * unary call instead). */
+#define BS_FWD_SLOTS (1u << 16)
 
 struct bs_node {
     struct bs_node_opts o;
@@ -98,6 +99,11 @@ struct bs_node {
     uint64_t next_tick_ms;
     uint64_t ticks;
     struct kv_op *waiting; /* ops waiting for a leader (retried per tick) */
+    struct fwd_peer *fwd_peers; /* one per peer forwarded to (owned) */
+    size_t n_fwd_peers;
+    struct kv_op **fwd_slots;   /* BS_FWD_SLOTS entries (owned) */
+    uint64_t fwd_next_id;
+    struct fwd_in *fwd_dirty;   /* inbound streams with answers to send */
     bool registered;       /* placement holds our addresses */
     bool reg_busy;         /* a REGISTER_NODE / report in flight */
     bool transferring;     /* stop: handing leaderships away */
@@ -132,8 +138,41 @@ int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
                              size_t *out_len);
 int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status);
 
+/* fwd_codec.c: the messages of /basalt.node.Forward/Stream. Decoded
+ * byte strings point into the decoded buffer; the arrays are malloc'd.
+ * Return 0, BS_EPROTO, BS_ETOOBIG, BS_EINVAL (encode) or BS_ENOMEM. */
+#define BS_FWD_MAX_ITEMS 65536
+struct bs_fwd_item {
+    uint64_t id;
+    uint8_t type; /* enum bs_shard_cmd_type */
+    const uint8_t *req;
+    size_t len;
+};
+struct bs_fwd_reply {
+    uint64_t id;
+    int32_t rc;
+    uint32_t status; /* enum bs_rpc_status; 0: the one of rc */
+    const char *msg;
+    size_t msg_len;
+    const uint8_t *resp;
+    size_t resp_len;
+};
+int bs_fwd_batch_encode(const struct bs_fwd_item *it, size_t n, uint8_t **out,
+                        size_t *len);
+int bs_fwd_batch_decode(const uint8_t *buf, size_t len,
+                        struct bs_fwd_item **it, size_t *n);
+int bs_fwd_replies_encode(const struct bs_fwd_reply *r, size_t n,
+                          uint8_t **out, size_t *len);
+int bs_fwd_replies_decode(const uint8_t *buf, size_t len,
+                          struct bs_fwd_reply **r, size_t *n);
+
 /* kv_svc.c */
 int bs_node__kv_register(struct bs_node *n);
+/* Loop thread, once per loop iteration: sends the forward batches and
+ * the answers gathered during it. */
+void bs_node__kv_flush(struct bs_node *n);
+/* After the loop stopped: frees the forward table and peers. */
+void bs_node__kv_free(struct bs_node *n);
 void bs_node__kv_tick(struct bs_node *n); /* retries ops waiting */
 void bs_node__kv_fail_waiting(struct bs_node *n);
 
