@@ -686,8 +686,9 @@ static void read_local(struct kv_op *op)
     }
     struct bs_shard_resp r;
     bs_shard_resp_init(&r);
-    int rc = bs_shard_range(sh, n->db, NULL, &sh->desc.epoch,
-                            &op->piece.u.range, &r);
+    /* The loop thread applies: the shard's memory is the db's. */
+    int rc = bs_shard_range_live(sh, n->db, &sh->desc.epoch,
+                                 &op->piece.u.range, &r);
     if (rc != 0) {
         char msg[BS_SHARD_ERRMSG_LEN + 1];
         snprintf(msg, sizeof(msg), "%s", r.errmsg);

@@ -200,3 +200,46 @@ out:
     resp->err = rc;
     return rc;
 }
+
+int bs_shard_range_live(const struct bs_shard *s, struct bs_eng_db *db,
+                        const struct bs_shard_epoch *epoch,
+                        const struct bs_shard_range_req *req,
+                        struct bs_shard_resp *resp)
+{
+    struct bs_shard__view v;
+    struct bs_shard_cmd cmd;
+    int rc;
+
+    bs_shard_resp_init(resp);
+    resp->type = BS_SHARD_CMD_RANGE;
+    resp->op.type = BS_SHARD_CMD_RANGE;
+    /* The in-memory state is the db's: the caller applies on this thread
+     * and has no staged writes (no snapshot, no state read needed). */
+    if (s->ov != NULL && s->ov->n > 0) {
+        resp->err = bs_shard__err(resp->errmsg, BS_EBUSY,
+                                  "shard %llu: writes are staged; read "
+                                  "after the batch is written",
+                                  (unsigned long long)s->desc.id);
+        return resp->err;
+    }
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = BS_SHARD_CMD_RANGE;
+    cmd.epoch = *epoch;
+    cmd.u.range = *req;
+    resp->revision = s->revision;
+    resp->epoch = s->desc.epoch;
+    rc = bs_shard__check(&s->desc, s->revision, &s->limits, &cmd,
+                         resp->errmsg);
+    if (rc == 0) {
+        v = (struct bs_shard__view){
+            .db = db, .snap = NULL, .id = s->desc.id, .ov = NULL};
+        rc = bs_shard__do_range(&v, req, &resp->op);
+        if (rc != 0)
+            bs_shard__err(resp->errmsg, rc, "shard %llu: range: %s",
+                          (unsigned long long)s->desc.id,
+                          rc == BS_EIO ? bs_eng_db_errmsg(db)
+                                       : bs_strerror(rc));
+    }
+    resp->err = rc;
+    return rc;
+}

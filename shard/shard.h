@@ -504,6 +504,19 @@ int bs_shard_range(const struct bs_shard *s /* borrowed */,
                    const struct bs_shard_range_req *req /* borrowed */,
                    struct bs_shard_resp *resp /* out */);
 
+/*
+ * The same read from the live db, without a RocksDB snapshot or a read of
+ * the stored apply state: the shard's in-memory state is the db's. Only
+ * for the thread that applies (the store's), between batches; with writes
+ * staged (between bs_shard_apply and bs_shard_batch_written) it answers
+ * BS_EBUSY. Errors as bs_shard_range.
+ */
+int bs_shard_range_live(const struct bs_shard *s /* borrowed */,
+                        struct bs_eng_db *db,
+                        const struct bs_shard_epoch *epoch /* borrowed */,
+                        const struct bs_shard_range_req *req /* borrowed */,
+                        struct bs_shard_resp *resp /* out */);
+
 /* ==================================================== store adapter */
 
 /*
