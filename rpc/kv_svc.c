@@ -841,8 +841,9 @@ static void task_fwd_replies(void *ctx, bool cancelled)
             continue; /* timed out already */
         fwd_unlink(op);
         char msg[256];
-        snprintf(msg, sizeof(msg), "%.*s", (int)(r[i].msg_len > 255 ? 255 :
-                                                 r[i].msg_len), r[i].msg);
+        snprintf(msg, sizeof(msg), "%.*s",
+                 (int)(r[i].msg_len > 255 ? 255 : r[i].msg_len),
+                 r[i].msg ? r[i].msg : "");
         if (r[i].rc == 0) {
             struct bs_shard_resp resp;
             bs_shard_resp_init(&resp);

@@ -1089,6 +1089,34 @@ START_TEST(test_codec_mutations)
 }
 END_TEST
 
+/* Hand-computed bytes (node.proto's field numbers): proto3 leaves out
+ * zero numbers and empty strings; rc is a sign-extended 10-byte varint. */
+START_TEST(test_wire_golden)
+{
+    static const uint8_t batch[] = {0x0a, 0x02, 0x08, 0x01, /* {id 1} */
+                                    0x0a, 0x08, 0x08, 0x80, 0x01,
+                                    0x10, 0x03, 0x1a, 0x01, 'q'};
+    static const uint8_t replies[] = {
+        0x0a, 0x02, 0x08, 0x01, /* {id 1} */
+        0x0a, 0x15, 0x08, 0x02, 0x10, 0xf7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0x01, 0x18, 0x0e, 0x22, 0x01, 'm',  0x2a, 0x01, 'r'};
+    struct bs_fwd_item it[2] = {{1, 0, NULL, 0},
+                                {128, 3, (const uint8_t *)"q", 1}};
+    struct bs_fwd_reply r[2] = {
+        {1, 0, 0, "", 0, (const uint8_t *)"", 0},
+        {2, BS_ENOTLEADER, 14, "m", 1, (const uint8_t *)"r", 1}};
+    uint8_t *buf;
+    size_t len;
+
+    ck_assert_int_eq(bs_fwd_batch_encode(it, 2, &buf, &len), 0);
+    ck_assert(bytes_eq(buf, len, batch, sizeof batch));
+    free(buf);
+    ck_assert_int_eq(bs_fwd_replies_encode(r, 2, &buf, &len), 0);
+    ck_assert(bytes_eq(buf, len, replies, sizeof replies));
+    free(buf);
+}
+END_TEST
+
 /* ------------------------------------------------------ codec: protoc */
 
 /* Runs protoc over rpc/proto: --decode (bytes in, text out) or --encode
@@ -1255,6 +1283,7 @@ static Suite *node_suite(void)
     tcase_add_test(codec, test_codec_truncated);
     tcase_add_test(codec, test_codec_random_bytes);
     tcase_add_test(codec, test_codec_mutations);
+    tcase_add_test(codec, test_wire_golden);
     tcase_add_test(codec, test_wire_protoc);
     suite_add_tcase(s, codec);
     return s;
