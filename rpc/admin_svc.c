@@ -556,7 +556,8 @@ static char *hex_or_text(const uint8_t *b, size_t len)
     if (!s)
         return NULL;
     if (text) {
-        memcpy(s, b, len);
+        if (len)
+            memcpy(s, b, len);
         s[len] = '\0';
     } else {
         s[0] = '0';

@@ -275,6 +275,12 @@ static void finish_status(struct kv_op *op, enum bs_rpc_status st,
  * answers UNAVAILABLE once its budget is spent. */
 static void wait_retry(struct kv_op *op, const char *why)
 {
+    if (op->n->loop_gone) {
+        /* Stopping: no tick will come to retry it (a read failed by the
+         * store's close, say). */
+        finish(op, BS_EUNAVAIL, "basalt: the node is stopping", NULL);
+        return;
+    }
     if (bs_node__now() >= op->deadline) {
         char msg[400];
         snprintf(msg, sizeof(msg), "basalt: %.300s (gave up after %d ms)", why,

@@ -556,7 +556,8 @@ static void *loop_main(void *arg)
         }
         if (k)
             memcpy(batch, n->q, k * sizeof(*batch));
-        memmove(n->q, n->q + k, (n->q_n - k) * sizeof(*n->q));
+        if (n->q_n > k)
+            memmove(n->q, n->q + k, (n->q_n - k) * sizeof(*n->q));
         n->q_n -= k;
         if (quit && n->q_n == 0)
             n->loop_stopped = true; /* posts run cancelled from now */
@@ -1138,8 +1139,11 @@ void bs_node_stop(struct bs_node *n)
     pthread_cond_signal(&n->cv);
     pthread_mutex_unlock(&n->mu);
     pthread_join(n->loop, NULL);
-    /* Pending proposals and reads are answered (BS_ESTOPPED) here. */
+    n->loop_gone = true; /* no op may wait for a retry from now on */
+    /* Pending proposals and reads are answered (BS_ESTOPPED) here; a read
+     * that would wait to be retried is answered UNAVAILABLE instead. */
     bs_eng_store_close(n->store);
+    bs_node__kv_fail_waiting(n);
     bs_peer_net_destroy(n->net);
     bs_node__kv_free(n); /* forwards in flight: their clients answered */
     bs_rpc_server_destroy(n->client_srv);

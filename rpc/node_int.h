@@ -90,6 +90,7 @@ struct bs_node {
     size_t q_n, q_cap;
     bool quit;         /* loop: drain and leave */
     bool loop_stopped; /* posts run cancelled from now on */
+    bool loop_gone;    /* joined (controlling thread, at stop) */
 
     atomic_bool stopping; /* no new client requests */
     atomic_bool ready;    /* placement view present */

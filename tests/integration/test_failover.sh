@@ -330,4 +330,23 @@ fi
 assert_ok "put after catch-up" ectl "$s1" put "$(wkey 1 999999)" "$(wval 1 999999)"
 LISTING[1]=$(listing "$s1" 1)
 wait_caught_up "$VICTIM" 1
+
+# ---------------------------------------------------------------- part 3
+# SIGTERM of a node serving linearizable reads (ReadIndex, pending in its
+# store) and writes: the reads the store's close fails must be answered,
+# not parked for a retry that never comes (a node once hung here).
+if is_basalt; then
+    log "part 3: SIGTERM of node $VICTIM under read and write load exits 0"
+    "$BASALT" bench put --endpoints "$(endpoint "$VICTIM")" --clients 100 \
+        --conns 10 --total 1000000 --timeout-ms 3000 >/dev/null 2>&1 &
+    bp=$!
+    "$BASALT" bench range --endpoints "$(endpoint "$VICTIM")" --clients 50 \
+        --conns 5 --total 1000000 --timeout-ms 3000 >/dev/null 2>&1 &
+    br=$!
+    sleep 3
+    node_stop "$VICTIM" 20
+    kill "$bp" "$br" 2>/dev/null
+    wait "$bp" "$br" 2>/dev/null || true
+    node_restart "$VICTIM"
+fi
 exit 0
