@@ -1665,6 +1665,99 @@ static void pd_unary(struct bs_rpc_call *call, const void *req, size_t len,
     }
 }
 
+/* ------------------------------------------- placement state, copied */
+
+int bs_rpc_pd_image_encode(const uint8_t *img, size_t len, uint8_t **out,
+                           size_t *out_len)
+{
+    const void *arg[2] = {img, (const void *)(uintptr_t)len};
+    basalt_node_PlacementImage m = basalt_node_PlacementImage_init_zero;
+    m.image.funcs.encode = enc_cmd;
+    m.image.arg = (void *)arg;
+    size_t sz = 0;
+    if (!pb_get_encoded_size(&sz, basalt_node_PlacementImage_fields, &m))
+        return BS_EINVAL;
+    uint8_t *buf = malloc(sz ? sz : 1);
+    if (!buf)
+        return BS_ENOMEM;
+    pb_ostream_t os = pb_ostream_from_buffer(buf, sz);
+    if (!pb_encode(&os, basalt_node_PlacementImage_fields, &m)) {
+        free(buf);
+        return BS_EINVAL;
+    }
+    *out = buf;
+    *out_len = os.bytes_written;
+    return 0;
+}
+
+int bs_rpc_pd_image_decode(const void *buf, size_t len, size_t max,
+                           uint8_t **img, size_t *img_len)
+{
+    struct cmd_dst d = {.max = max};
+    basalt_node_PlacementImage m = basalt_node_PlacementImage_init_zero;
+    m.image.funcs.decode = dec_cmd;
+    m.image.arg = &d;
+    pb_istream_t is = pb_istream_from_buffer(buf, len);
+    if (!pb_decode(&is, basalt_node_PlacementImage_fields, &m) || !d.buf) {
+        free(d.buf);
+        return d.too_big ? BS_ETOOBIG : BS_EPROTO;
+    }
+    *img = d.buf;
+    *img_len = d.len;
+    return 0;
+}
+
+struct pd_state_req {
+    struct bs_node *n;
+    struct bs_rpc_call *call;
+};
+
+static void task_pd_state(void *ctx, bool cancelled)
+{
+    struct pd_state_req *r = ctx;
+    int rc = BS_EUNAVAIL;
+    uint8_t *img = NULL, *out = NULL;
+    size_t len = 0, olen = 0;
+    if (!cancelled) {
+        /* Only a replica of the placement group answers: a copy of a copy
+         * could be older than the asker's. */
+        void *sm = bs_eng_store_sm(r->n->store, BS_PD_SHARD_PLACEMENT);
+        const struct bs_pd_state *pd = sm ? bs_pd_sm_state(sm) : NULL;
+        rc = pd && bs_pd_bootstrapped(pd) ? 0 : BS_ENOTFOUND;
+        if (rc == 0)
+            rc = bs_pd_encode_all(pd, &img, &len);
+        if (rc == 0)
+            rc = bs_rpc_pd_image_encode(img, len, &out, &olen);
+    }
+    if (rc == 0)
+        (void)bs_rpc_call_reply(r->call, out, olen);
+    else
+        (void)bs_rpc_call_fail(r->call, rc,
+                               "basalt: this node holds no replica of the "
+                               "placement group");
+    free(img);
+    free(out);
+    free(r);
+}
+
+static void pd_state_unary(struct bs_rpc_call *call, const void *req,
+                           size_t len, void *ctx)
+{
+    (void)req;
+    (void)len;
+    struct pd_state_req *r = malloc(sizeof(*r));
+    if (!r) {
+        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        return;
+    }
+    r->n = ctx;
+    r->call = call;
+    if (bs_node__post(r->n, task_pd_state, r) != 0) {
+        free(r);
+        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+    }
+}
+
 /* --------------------------------------------------------- registration */
 
 int bs_node__kv_register(struct bs_node *n)
@@ -1703,6 +1796,10 @@ int bs_node__kv_register(struct bs_node *n)
         rc = bs_rpc_server_add_stream(n->peer_srv,
                                       "/basalt.node.Forward/Stream", &fin_ops,
                                       n);
+    if (rc == 0)
+        rc = bs_rpc_server_add_unary(n->peer_srv,
+                                     "/basalt.node.Forward/PlacementState",
+                                     pd_state_unary, n);
     n->kv_methods_ = ms;
     if (rc == 0) {
         n->fwd_peers = calloc(FWD_MAX_PEERS, sizeof(*n->fwd_peers));

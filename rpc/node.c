@@ -237,7 +237,94 @@ int bs_node__post(struct bs_node *n, bs_node_task_fn run, void *ctx)
 const struct bs_pd_state *bs_node__pd(struct bs_node *n)
 {
     void *sm = bs_eng_store_sm(n->store, BS_PD_SHARD_PLACEMENT);
-    return sm ? bs_pd_sm_state(sm) : NULL;
+    const struct bs_pd_state *pd = sm ? bs_pd_sm_state(sm) : NULL;
+    if (pd && bs_pd_bootstrapped(pd))
+        return pd;
+    return n->pd_copy; /* outside the placement group */
+}
+
+/* ------------------------------------------ placement, from outside */
+
+struct pd_fetch {
+    struct bs_node *n;
+    uint8_t *img; /* owned */
+    size_t len;
+    int rc;
+};
+
+static void task_pd_fetched(void *ctx, bool cancelled)
+{
+    struct pd_fetch *f = ctx;
+    struct bs_node *n = f->n;
+    if (!cancelled) {
+        n->pd_fetching = false;
+        struct bs_pd_state *st = f->rc == 0 ? bs_pd_state_create() : NULL;
+        char em[256] = "";
+        if (st && bs_pd_decode_all(st, f->img, f->len, em) == 0 &&
+            bs_pd_bootstrapped(st) &&
+            (!n->pd_copy || bs_pd_applied(st) >= bs_pd_applied(n->pd_copy))) {
+            bs_pd_state_destroy(n->pd_copy);
+            n->pd_copy = st;
+            st = NULL;
+        } else if (f->rc == 0) {
+            bs_log(BS_LOG_WARN, MOD, "a copy of the placement state was "
+                   "refused detail=\"%s\"", em);
+        }
+        bs_pd_state_destroy(st);
+    }
+    free(f->img);
+    free(f);
+}
+
+/* CQ thread: a member's answer. */
+static void on_pd_fetched(void *ctx, const struct bs_rpc_result *res)
+{
+    struct pd_fetch *f = ctx;
+    f->rc = res->rc;
+    if (f->rc == 0)
+        f->rc = bs_rpc_pd_image_decode(res->data, res->len,
+                                       f->n->rpc_limits.max_message, &f->img,
+                                       &f->len);
+    if (bs_node__post(f->n, task_pd_fetched, f) != 0) {
+        free(f->img);
+        free(f);
+    }
+}
+
+/* A node that holds no replica of shard 0 asks a member for the state,
+ * members taken in turn: the replicas of shard 0 its copy names, else the
+ * initial cluster. */
+static void fetch_pd_copy(struct bs_node *n)
+{
+    if (n->pd_fetching)
+        return;
+    uint64_t cand[BS_RAFT_MAX_MEMBERS + BS_NODE_MAX_INITIAL];
+    size_t k = 0;
+    const struct bs_pd_shard *p0 =
+        n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT)
+                   : NULL;
+    for (uint32_t i = 0; p0 && i < p0->n_replicas; i++)
+        cand[k++] = p0->replicas[i].node_id;
+    for (size_t i = 0; k == 0 && i < n->o.n_initial; i++)
+        if (n->o.initial[i].id != n->o.node_id)
+            cand[k++] = n->o.initial[i].id;
+    if (k == 0)
+        return;
+    uint64_t node = cand[n->pd_fetch_seq++ % k];
+    struct bs_rpc_channel *ch = bs_peer_net_channel(n->net, node);
+    if (!ch)
+        return;
+    struct pd_fetch *f = calloc(1, sizeof(*f));
+    if (!f)
+        return;
+    f->n = n;
+    if (bs_rpc_channel_call(ch, "/basalt.node.Forward/PlacementState", "", 0,
+                            BS_NODE_FORWARD_TIMEOUT_MS, on_pd_fetched,
+                            f) != 0) {
+        free(f);
+        return;
+    }
+    n->pd_fetching = true;
 }
 
 bool bs_node__alive(struct bs_node *n, uint64_t node_id)
@@ -383,6 +470,28 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
         }
     } else if (rc == 0) {
         rc = BS_ENOTLEADER;
+    } else {
+        /* No replica here: the leader placement's copy names. */
+        const struct bs_pd_shard *p0 =
+            n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT)
+                       : NULL;
+        uint64_t node = p0 && p0->leader ? BS_ENG_REPLICA_NODE(p0->leader)
+                        : p0 && p0->n_replicas
+                            ? p0->replicas[n->pd_fetch_seq % p0->n_replicas]
+                                  .node_id
+                            : 0;
+        struct bs_rpc_channel *ch =
+            node ? bs_peer_net_channel(n->net, node) : NULL;
+        uint8_t *req = NULL;
+        size_t rlen = 0;
+        rc = ch ? bs_rpc_pd_command_encode(buf, len, &req, &rlen)
+                : BS_EUNREACHABLE;
+        if (rc == 0) {
+            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement",
+                                     req, rlen, BS_NODE_FORWARD_TIMEOUT_MS,
+                                     on_pd_fwd, f);
+            free(req);
+        }
     }
     free(buf);
     if (rc != 0)
@@ -421,11 +530,74 @@ static bool same_info(const struct bs_pd_node_info *a,
            !strcmp(a->http_addr, b->http_addr);
 }
 
+/* Liveness of nodes this one shares no shard with (no Raft traffic, so
+ * no node heartbeats either): a Ping on the peer channel, once a second
+ * while nothing else was heard from them. */
+struct ping_ctx {
+    struct bs_node *n;
+    uint64_t node_id;
+    bool ok;
+};
+
+static void task_pinged(void *ctx, bool cancelled)
+{
+    struct ping_ctx *p = ctx;
+    if (!cancelled && p->ok)
+        saw_node(p->n, p->node_id);
+    free(p);
+}
+
+static void on_pinged(void *ctx, const struct bs_rpc_result *res)
+{
+    struct ping_ctx *p = ctx;
+    p->ok = res->rc == 0;
+    if (bs_node__post(p->n, task_pinged, p) != 0)
+        free(p);
+}
+
+static void ping_silent_nodes(struct bs_node *n, const struct bs_pd_state *pd)
+{
+    uint64_t now = bs_node__now();
+    for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
+        const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
+        uint64_t id = pn->info.id;
+        if (id == n->o.node_id || pn->state == BS_PD_NODE_REMOVED)
+            continue;
+        bool recent = false;
+        for (size_t k = 0; k < n->n_seen; k++)
+            if (n->seen[k].node_id == id)
+                recent = now - n->seen[k].last_ms < 1000;
+        struct bs_rpc_channel *ch = bs_peer_net_channel(n->net, id);
+        if (recent || !ch)
+            continue;
+        struct bs_adm_ping req = {.cluster_id = n->cluster_id,
+                                  .node_id = id,
+                                  .from_node = n->o.node_id};
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        struct ping_ctx *p = calloc(1, sizeof(*p));
+        if (!p || bs_adm_ping_req_encode(&req, &buf, &len, NULL) != 0) {
+            free(p);
+            continue;
+        }
+        p->n = n;
+        p->node_id = id;
+        if (bs_rpc_channel_call(ch, "/basalt.Admin/Ping", buf, len,
+                                (int64_t)n->o.tick_ms * n->o.election_ticks,
+                                on_pinged, p) != 0)
+            free(p);
+        free(buf);
+    }
+}
+
 /* Once a second: tell placement our addresses if it does not hold them,
  * and report the leaders and replica sets of the shards led here, one
  * command at a time. */
 static void housekeeping(struct bs_node *n)
 {
+    struct bs_eng_group_info g0;
+    if (bs_eng_store_group(n->store, BS_PD_SHARD_PLACEMENT, &g0) != 0)
+        fetch_pd_copy(n);
     const struct bs_pd_state *pd = bs_node__pd(n);
     if (!pd || !bs_pd_bootstrapped(pd) || n->reg_busy)
         return;
@@ -434,6 +606,7 @@ static void housekeeping(struct bs_node *n)
         bs_peer_net_set_cluster_id(n->net, bs_pd_cluster_id(pd));
         n->cluster_id = bs_pd_cluster_id(pd);
     }
+    ping_silent_nodes(n, pd);
     /* Addresses of every node for the transport (new nodes, changes). */
     for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
         const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
@@ -825,6 +998,7 @@ static void node_free(struct bs_node *n)
 {
     if (!n)
         return;
+    bs_pd_state_destroy(n->pd_copy);
     free(n->q);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);

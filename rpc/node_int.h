@@ -106,6 +106,11 @@ struct bs_node {
     uint64_t fwd_next_id;
     struct fwd_in *fwd_dirty;   /* inbound streams with answers to send */
     bool registered;       /* placement holds our addresses */
+    /* A node outside the placement group routes by a copy of its state,
+     * fetched from a member every second (owned; NULL until the first). */
+    struct bs_pd_state *pd_copy;
+    bool pd_fetching;
+    uint64_t pd_fetch_seq;
     bool reg_busy;         /* a REGISTER_NODE / report in flight */
     bool transferring;     /* stop: handing leaderships away */
     struct node_peer_seen seen[64];
@@ -138,6 +143,12 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
 int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
                              size_t *out_len);
 int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status);
+/* The body of PlacementState's answer (PlacementImage). decode: *img
+ * malloc'd; BS_ETOOBIG beyond max bytes. */
+int bs_rpc_pd_image_encode(const uint8_t *img, size_t len, uint8_t **out,
+                           size_t *out_len);
+int bs_rpc_pd_image_decode(const void *buf, size_t len, size_t max,
+                           uint8_t **img, size_t *img_len);
 
 /* fwd_codec.c: the messages of /basalt.node.Forward/Stream. Decoded
  * byte strings point into the decoded buffer; the arrays are malloc'd.
