@@ -359,7 +359,7 @@ static int kv_call(struct bs_rpc_conn *conn, const struct bs_shard_cmd *cmd,
     return rc;
 }
 
-/* A put and a get of the node's own key through nd. */
+/* A put, a get and a delete of the node's own key through nd. */
 static int check_node(struct node *nd)
 {
     char key[64], val[64];
@@ -401,6 +401,17 @@ static int check_node(struct node *nd)
         rc = BS_EPROTO;
     }
     bs_shard_resp_free(&resp);
+    if (rc != 0)
+        return rc;
+
+    /* Leave the user's key space as it was. */
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = BS_SHARD_CMD_DELETE_RANGE;
+    cmd.u.del.key = (const uint8_t *)key;
+    cmd.u.del.key_len = strlen(key);
+    rc = kv_call(nd->conn, &cmd, &resp, nd->last_err);
+    if (rc == 0)
+        bs_shard_resp_free(&resp);
     return rc;
 }
 
