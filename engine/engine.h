@@ -431,7 +431,9 @@ struct bs_eng_transport_ops {
      * reports the destination replicas unreachable to their groups). A
      * MsgSnap's snapshot.data holds the path of the exported image (see
      * bs_eng_snap_export); the transport delivers the files and rewrites
-     * the path for the receiver. */
+     * the path for the receiver. The receiving store removes that
+     * directory once it installed the image, or when it refuses it or has
+     * no such group. */
     int (*send)(void *ctx, uint64_t to_node,
                 const struct bs_eng_envelope *envs, size_t n);
     /* Milliseconds of a monotonic clock (virtual in the simulator). */

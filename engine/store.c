@@ -636,6 +636,21 @@ static bool snapshot_ok(struct bs_eng_store *s, uint64_t shard_id,
            info.term == m->snapshot.meta.term;
 }
 
+static void remove_tree(const char *dir);
+
+/* A received snapshot image that will not be installed (its group is not
+ * here, or the image was refused): nobody else removes it. */
+static void drop_image(const struct bs_eng_envelope *e)
+{
+    char path[1024];
+    if (e->kind != BS_ENG_ENV_RAFT || e->msg.type != BS_RAFT_MSG_SNAP ||
+        e->msg.snapshot.len == 0 || e->msg.snapshot.len >= sizeof(path))
+        return;
+    memcpy(path, e->msg.snapshot.data, e->msg.snapshot.len);
+    path[e->msg.snapshot.len] = '\0';
+    remove_tree(path);
+}
+
 void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
                           const struct bs_eng_envelope *envs, size_t n)
 {
@@ -649,6 +664,7 @@ void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
         struct group *g = find_group(s, e->shard_id);
         if (!g || g->removed || e->msg.to != g->replica_id) {
             s->st.dropped_unknown++;
+            drop_image(e);
             continue;
         }
         if (e->kind == BS_ENG_ENV_HIBERNATE) {
@@ -665,8 +681,10 @@ void bs_eng_store_receive(struct bs_eng_store *s, uint64_t from,
         if (e->kind != BS_ENG_ENV_RAFT)
             continue;
         if (e->msg.type == BS_RAFT_MSG_SNAP &&
-            !snapshot_ok(s, e->shard_id, &e->msg))
+            !snapshot_ok(s, e->shard_id, &e->msg)) {
+            drop_image(e);
             continue;
+        }
         /* A heartbeat (or its response) of the current term is stepped
          * (read rounds still get their answer) but wakes nobody: the
          * leader's last one and its answer cross the hibernate notice and

@@ -353,8 +353,7 @@ static void task_admin(void *ctx, bool cancelled)
 /* The requests of ClusterStatus, Status and MemberList have no fields,
  * but must still be valid protobuf (etcd refuses garbage the same way):
  * true if req decodes as the empty message. */
-static bool empty_request_ok(enum admin_kind kind, const void *req,
-                             size_t len)
+static bool empty_request_ok(enum admin_kind kind, const void *req, size_t len)
 {
     pb_istream_t is = pb_istream_from_buffer(req, len);
     switch (kind) {
@@ -472,8 +471,7 @@ static void metrics_page(struct page_task *p)
         {"basalt_kv_errors_total", "counter",
          "etcd KV requests answered with an error", (double)n->kv_errors},
         {"basalt_forwarded_out_total", "counter",
-         "Request pieces forwarded to another node",
-         (double)n->forwarded_out},
+         "Request pieces forwarded to another node", (double)n->forwarded_out},
         {"basalt_forwarded_in_total", "counter",
          "Requests forwarded here by another node", (double)n->forwarded_in},
         {"basalt_store_rounds_total", "counter", "Store loop rounds with work",
@@ -494,8 +492,8 @@ static void metrics_page(struct page_task *p)
          (double)ss.compactions},
         {"basalt_shard_replicas", "gauge", "Shard replicas on this node",
          (double)ss.groups},
-        {"basalt_shard_replicas_asleep", "gauge",
-         "Shard replicas hibernating", (double)ss.groups_asleep},
+        {"basalt_shard_replicas_asleep", "gauge", "Shard replicas hibernating",
+         (double)ss.groups_asleep},
         {"basalt_peer_batches_sent_total", "counter",
          "Raft batches sent to peers", (double)ps.batches_sent},
         {"basalt_peer_batches_refused_total", "counter",

@@ -31,8 +31,7 @@ static bool enc_span(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
     const struct span *sp = *arg;
     if (sp->n == 0)
         return true; /* proto3: an empty string is not sent */
-    return pb_encode_tag_for_field(s, f) &&
-           pb_encode_string(s, sp->p, sp->n);
+    return pb_encode_tag_for_field(s, f) && pb_encode_string(s, sp->p, sp->n);
 }
 
 struct items_src {
@@ -76,9 +75,16 @@ static int encode(const pb_msgdesc_t *fields, const void *m, uint8_t **out,
     return 0;
 }
 
+/* The encoders refuse (BS_EINVAL) what the decoders would refuse, so a
+ * bad element never costs the whole batch at the receiver. */
 int bs_fwd_batch_encode(const struct bs_fwd_item *it, size_t n, uint8_t **out,
                         size_t *len)
 {
+    if (n > BS_FWD_MAX_ITEMS)
+        return BS_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (it[i].id == 0)
+            return BS_EINVAL;
     struct items_src src = {it, n};
     basalt_node_ForwardBatch m = basalt_node_ForwardBatch_init_zero;
     m.items.funcs.encode = enc_items;
@@ -91,8 +97,7 @@ struct replies_src {
     size_t n;
 };
 
-static bool enc_replies(pb_ostream_t *s, const pb_field_t *f,
-                        void *const *arg)
+static bool enc_replies(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
 {
     const struct replies_src *src = *arg;
     for (size_t i = 0; i < src->n; i++) {
@@ -114,9 +119,14 @@ static bool enc_replies(pb_ostream_t *s, const pb_field_t *f,
     return true;
 }
 
-int bs_fwd_replies_encode(const struct bs_fwd_reply *r, size_t n,
-                          uint8_t **out, size_t *len)
+int bs_fwd_replies_encode(const struct bs_fwd_reply *r, size_t n, uint8_t **out,
+                          size_t *len)
 {
+    if (n > BS_FWD_MAX_ITEMS)
+        return BS_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].id == 0 || r[i].rc > 0 || r[i].status > 16)
+            return BS_EINVAL;
     struct replies_src src = {r, n};
     basalt_node_ForwardReplies m = basalt_node_ForwardReplies_init_zero;
     m.replies.funcs.encode = enc_replies;
@@ -195,8 +205,8 @@ static bool dec_item(pb_istream_t *s, const pb_field_t *f, void **arg)
     return true;
 }
 
-int bs_fwd_batch_decode(const uint8_t *buf, size_t len,
-                        struct bs_fwd_item **it, size_t *n)
+int bs_fwd_batch_decode(const uint8_t *buf, size_t len, struct bs_fwd_item **it,
+                        size_t *n)
 {
     struct dec d = {.buf = buf, .len = len, .elem = sizeof(**it)};
     basalt_node_ForwardBatch m = basalt_node_ForwardBatch_init_zero;

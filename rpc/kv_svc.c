@@ -66,12 +66,12 @@ struct kv_op {
     struct bs_node *n;
     struct bs_rpc_call *call; /* answered exactly once by finish() */
     uint8_t type;
-    bool forwarded;        /* arrived on Forward: run here or refuse */
-    uint8_t *buf;          /* the request bytes (owned); cmd borrows */
+    bool forwarded; /* arrived on Forward: run here or refuse */
+    uint8_t *buf;   /* the request bytes (owned); cmd borrows */
     size_t len;
     struct bs_shard_cmd cmd;
     uint64_t deadline;
-    bool rerouted;         /* the one stale-route retry was used */
+    bool rerouted; /* the one stale-route retry was used */
 
     /* Pieces. The whole range is [key, end) of cmd (etcd conventions);
      * cur is the next piece's start (ascending) or end (descending). */
@@ -332,9 +332,8 @@ static const struct bs_pd_shard *route(struct bs_node *n, const uint8_t *key,
 }
 
 /* The shard holding the keys just below end (end_inf: the last shard). */
-static const struct bs_pd_shard *route_below(struct bs_node *n,
-                                             const uint8_t *end, size_t el,
-                                             bool end_inf)
+static const struct bs_pd_shard *
+route_below(struct bs_node *n, const uint8_t *end, size_t el, bool end_inf)
 {
     const struct bs_pd_state *pd = bs_node__pd(n);
     if (!pd)
@@ -349,9 +348,8 @@ static const struct bs_pd_shard *route_below(struct bs_node *n,
     return best;
 }
 
-static bool shard_holds_range(const struct bs_pd_shard *ps,
-                              const uint8_t *key, size_t kl,
-                              const uint8_t *end, size_t el)
+static bool shard_holds_range(const struct bs_pd_shard *ps, const uint8_t *key,
+                              size_t kl, const uint8_t *end, size_t el)
 {
     if (!bs_pd_shard_contains(ps, key, kl))
         return false;
@@ -359,8 +357,7 @@ static bool shard_holds_range(const struct bs_pd_shard *ps,
         return true;
     if (end_is_inf(end, el))
         return ps->end_len == 0;
-    return ps->end_len == 0 ||
-           cmp_bytes(end, el, ps->end, ps->end_len) <= 0;
+    return ps->end_len == 0 || cmp_bytes(end, el, ps->end, ps->end_len) <= 0;
 }
 
 /* The single shard a Put or Txn touches; NULL with msg set when its keys
@@ -384,27 +381,26 @@ static const struct bs_pd_shard *single_shard(struct kv_op *op, char *msg,
     } keys[3 * 128 + 1];
     size_t nk = 0;
     for (size_t i = 0; i < c->u.txn.n_compares && nk < 384; i++)
-        keys[nk++] = (typeof(keys[0])){c->u.txn.compares[i].key,
-                                       c->u.txn.compares[i].range_end,
-                                       c->u.txn.compares[i].key_len,
-                                       c->u.txn.compares[i].range_end_len};
+        keys[nk++] = (typeof(keys[0])){
+            c->u.txn.compares[i].key, c->u.txn.compares[i].range_end,
+            c->u.txn.compares[i].key_len, c->u.txn.compares[i].range_end_len};
     for (int br = 0; br < 2; br++) {
-        const struct bs_shard_op *ops = br ? c->u.txn.failure : c->u.txn.success;
+        const struct bs_shard_op *ops =
+            br ? c->u.txn.failure : c->u.txn.success;
         size_t no = br ? c->u.txn.n_failure : c->u.txn.n_success;
         for (size_t i = 0; i < no && nk < 384; i++) {
             const struct bs_shard_op *o = &ops[i];
             if (o->type == BS_SHARD_CMD_PUT)
-                keys[nk++] = (typeof(keys[0])){o->u.put.key, NULL,
-                                               o->u.put.key_len, 0};
+                keys[nk++] =
+                    (typeof(keys[0])){o->u.put.key, NULL, o->u.put.key_len, 0};
             else if (o->type == BS_SHARD_CMD_DELETE_RANGE)
-                keys[nk++] = (typeof(keys[0])){o->u.del.key, o->u.del.range_end,
-                                               o->u.del.key_len,
-                                               o->u.del.range_end_len};
+                keys[nk++] =
+                    (typeof(keys[0])){o->u.del.key, o->u.del.range_end,
+                                      o->u.del.key_len, o->u.del.range_end_len};
             else
-                keys[nk++] = (typeof(keys[0])){o->u.range.key,
-                                               o->u.range.range_end,
-                                               o->u.range.key_len,
-                                               o->u.range.range_end_len};
+                keys[nk++] = (typeof(keys[0])){
+                    o->u.range.key, o->u.range.range_end, o->u.range.key_len,
+                    o->u.range.range_end_len};
         }
     }
     if (nk == 0) {
@@ -421,10 +417,11 @@ static const struct bs_pd_shard *single_shard(struct kv_op *op, char *msg,
     for (size_t i = 0; i < nk; i++) {
         if (!shard_holds_range(ps, keys[i].k, keys[i].kl, keys[i].e,
                                keys[i].el)) {
-            snprintf(msg, msz, "basalt: this transaction touches keys of "
-                               "more than one shard (\"%.*s\" and \"%.*s\"); "
-                               "cross-shard transactions are not "
-                               "implemented",
+            snprintf(msg, msz,
+                     "basalt: this transaction touches keys of "
+                     "more than one shard (\"%.*s\" and \"%.*s\"); "
+                     "cross-shard transactions are not "
+                     "implemented",
                      (int)(k0l > 40 ? 40 : k0l), (const char *)k0,
                      (int)(keys[i].kl > 40 ? 40 : keys[i].kl),
                      (const char *)keys[i].k);
@@ -568,16 +565,15 @@ static void piece_done(struct kv_op *op, struct bs_shard_resp *resp)
     size_t next_len = op->descending ? op->piece_start_len : op->piece_end_len;
     bool last;
     const struct bs_shard_cmd *c = &op->cmd;
-    const uint8_t *key = c->type == BS_SHARD_CMD_RANGE ? c->u.range.key
-                                                       : c->u.del.key;
-    size_t kl = c->type == BS_SHARD_CMD_RANGE ? c->u.range.key_len
-                                              : c->u.del.key_len;
+    const uint8_t *key =
+        c->type == BS_SHARD_CMD_RANGE ? c->u.range.key : c->u.del.key;
+    size_t kl =
+        c->type == BS_SHARD_CMD_RANGE ? c->u.range.key_len : c->u.del.key_len;
     if (op->descending)
         last = cmp_bytes(next, next_len, key, kl) <= 0;
     else
         last = op->piece_end_inf ||
-               (op->piece_end_len == 0 && !op->piece_end_inf) ||
-               !op->piece_end;
+               (op->piece_end_len == 0 && !op->piece_end_inf) || !op->piece_end;
     if (!op->descending && !last) {
         const uint8_t *end = c->type == BS_SHARD_CMD_RANGE
                                  ? c->u.range.range_end
@@ -645,8 +641,10 @@ static void piece_failed(struct kv_op *op, int rc, const char *msg)
         return;
     }
     if (rc == BS_ETIMEDOUT && !is_read(op)) {
-        finish(op, rc, "basalt: the request timed out; it may or may not "
-                       "have been applied", NULL);
+        finish(op, rc,
+               "basalt: the request timed out; it may or may not "
+               "have been applied",
+               NULL);
         return;
     }
     finish(op, rc, msg, NULL);
@@ -693,8 +691,8 @@ static void read_local(struct kv_op *op)
     struct bs_shard_resp r;
     bs_shard_resp_init(&r);
     /* The loop thread applies: the shard's memory is the db's. */
-    int rc = bs_shard_range_live(sh, n->db, &sh->desc.epoch,
-                                 &op->piece.u.range, &r);
+    int rc =
+        bs_shard_range_live(sh, n->db, &sh->desc.epoch, &op->piece.u.range, &r);
     if (rc != 0) {
         char msg[BS_SHARD_ERRMSG_LEN + 1];
         snprintf(msg, sizeof(msg), "%s", r.errmsg);
@@ -768,9 +766,9 @@ static void on_forwarded(void *ctx, const struct bs_rpc_result *res)
     bs_shard_resp_free(&op->f_resp);
     if (res->rc == 0) {
         char em[BS_RPC_ERRMSG_LEN] = "";
-        int rc = bs_rpc_kv_resp_decode(op->type, res->data, res->len,
-                                       &op->n->rpc_limits, NULL, &op->f_resp,
-                                       em);
+        int rc =
+            bs_rpc_kv_resp_decode(op->type, res->data, res->len,
+                                  &op->n->rpc_limits, NULL, &op->f_resp, em);
         if (rc != 0) {
             op->f_rc = rc;
             snprintf(op->f_msg, sizeof(op->f_msg),
@@ -838,8 +836,9 @@ static void task_fwd_replies(void *ctx, bool cancelled)
     struct bs_fwd_reply *r = NULL;
     size_t nr = 0;
     if (!cancelled && bs_fwd_replies_decode(m->buf, m->len, &r, &nr) != 0)
-        bs_log(BS_LOG_WARN, MOD, "forward replies from node %" PRIu64
-               " do not decode: dropped", m->fp->node_id);
+        bs_log(BS_LOG_WARN, MOD,
+               "forward replies from node %" PRIu64 " do not decode: dropped",
+               m->fp->node_id);
     struct bs_node *n = m->fp->n;
     for (size_t i = 0; !cancelled && i < nr; i++) {
         struct kv_op *op = n->fwd_slots[r[i].id & (BS_FWD_SLOTS - 1)];
@@ -1009,8 +1008,9 @@ static void fwd_expire(struct bs_node *n)
             struct kv_op *next = op->fnext;
             if (op->fseq != 0 && now >= op->fdeadline) {
                 fwd_unlink(op);
-                fwd_lost(op, false, "basalt: the shard leader's node did "
-                                    "not answer in time");
+                fwd_lost(op, false,
+                         "basalt: the shard leader's node did "
+                         "not answer in time");
             }
             op = next;
         }
@@ -1072,8 +1072,7 @@ static void forward_piece(struct kv_op *op, uint64_t node)
         fp->pend = v;
         fp->cap_pend = cap;
     }
-    fp->pend[fp->n_pend++] =
-        (struct bs_fwd_item){id, op->type, req, len};
+    fp->pend[fp->n_pend++] = (struct bs_fwd_item){id, op->type, req, len};
     *slot = op;
     op->fid = id;
     op->fseq = 0;
@@ -1334,8 +1333,8 @@ static void run_piece(struct kv_op *op)
     if (!ps && (op->type == BS_SHARD_CMD_RANGE ||
                 op->type == BS_SHARD_CMD_DELETE_RANGE)) {
         const struct bs_shard_cmd *c = &op->cmd;
-        const uint8_t *key = c->type == BS_SHARD_CMD_RANGE ? c->u.range.key
-                                                           : c->u.del.key;
+        const uint8_t *key =
+            c->type == BS_SHARD_CMD_RANGE ? c->u.range.key : c->u.del.key;
         size_t kl = c->type == BS_SHARD_CMD_RANGE ? c->u.range.key_len
                                                   : c->u.del.key_len;
         const uint8_t *end = c->type == BS_SHARD_CMD_RANGE
@@ -1377,10 +1376,10 @@ static void run_piece(struct kv_op *op)
 
     /* Where: a replica here, or the leader's node. */
     struct bs_eng_group_info gi;
-    bool local = bs_eng_store_group(n->store, op->piece_shard, &gi) == 0 &&
-                 bs_eng_store_sm(n->store, op->piece_shard) != NULL &&
-                 bs_shard_sm_shard(bs_eng_store_sm(n->store,
-                                                   op->piece_shard)) != NULL;
+    bool local =
+        bs_eng_store_group(n->store, op->piece_shard, &gi) == 0 &&
+        bs_eng_store_sm(n->store, op->piece_shard) != NULL &&
+        bs_shard_sm_shard(bs_eng_store_sm(n->store, op->piece_shard)) != NULL;
     if (local)
         op->raft_term = gi.term;
     if (is_read(op)) {
@@ -1396,8 +1395,8 @@ static void run_piece(struct kv_op *op)
             return;
         }
     } else if (local && gi.role == BS_RAFT_LEADER) {
-        propose_local(op, bs_shard_sm_shard(bs_eng_store_sm(n->store,
-                                                            op->piece_shard)));
+        propose_local(
+            op, bs_shard_sm_shard(bs_eng_store_sm(n->store, op->piece_shard)));
         return;
     }
     /* Not here: the leader's node, as the local replica or placement
@@ -1493,8 +1492,8 @@ static void kv_unary(struct bs_rpc_call *call, const void *req, size_t len,
  * revision), so there is nothing to discard; the answer says so by being
  * empty but successful, as etcd's is. A revision in the future of every
  * shard cannot be checked against per-shard revisions and is accepted. */
-static void compact_unary(struct bs_rpc_call *call, const void *req,
-                          size_t len, void *ctx)
+static void compact_unary(struct bs_rpc_call *call, const void *req, size_t len,
+                          void *ctx)
 {
     struct kv_method *m = ctx;
     int64_t rev = 0;
@@ -1776,8 +1775,7 @@ int bs_node__kv_register(struct bs_node *n)
         char name[64];
         snprintf(name, sizeof(name), "/etcdserverpb.KV/%s",
                  method_name(types[i]));
-        rc = bs_rpc_server_add_unary(n->client_srv, name, kv_unary,
-                                     &ms[2 * i]);
+        rc = bs_rpc_server_add_unary(n->client_srv, name, kv_unary, &ms[2 * i]);
         snprintf(name, sizeof(name), "/basalt.node.Forward/%s",
                  method_name(types[i]));
         if (rc == 0)
@@ -1789,13 +1787,11 @@ int bs_node__kv_register(struct bs_node *n)
         rc = bs_rpc_server_add_unary(n->client_srv, "/etcdserverpb.KV/Compact",
                                      compact_unary, &ms[8]);
     if (rc == 0)
-        rc = bs_rpc_server_add_unary(n->peer_srv,
-                                     "/basalt.node.Forward/Placement",
-                                     pd_unary, n);
+        rc = bs_rpc_server_add_unary(
+            n->peer_srv, "/basalt.node.Forward/Placement", pd_unary, n);
     if (rc == 0)
-        rc = bs_rpc_server_add_stream(n->peer_srv,
-                                      "/basalt.node.Forward/Stream", &fin_ops,
-                                      n);
+        rc = bs_rpc_server_add_stream(
+            n->peer_srv, "/basalt.node.Forward/Stream", &fin_ops, n);
     if (rc == 0)
         rc = bs_rpc_server_add_unary(n->peer_srv,
                                      "/basalt.node.Forward/PlacementState",

@@ -26,9 +26,9 @@
 #include "node_int.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +80,7 @@ static bool parse_u64(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
-int bs_node_parse_members(struct bs_node_opts *o, const char *s,
-                          char *errmsg)
+int bs_node_parse_members(struct bs_node_opts *o, const char *s, char *errmsg)
 {
     o->n_initial = 0;
     if (!s || !*s) {
@@ -95,29 +94,34 @@ int bs_node_parse_members(struct bs_node_opts *o, const char *s,
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
         if (!eq) {
-            seterr(errmsg, "--initial-cluster: element \"%.*s\" has no '=' "
-                           "(expected ID=HOST:PORT)", (int)(len > 80 ? 80 : len),
-                   p);
+            seterr(errmsg,
+                   "--initial-cluster: element \"%.*s\" has no '=' "
+                   "(expected ID=HOST:PORT)",
+                   (int)(len > 80 ? 80 : len), p);
             return BS_EINVAL;
         }
         uint64_t id = 0;
         if (!parse_u64(p, (size_t)(eq - p), &id) || id == 0 ||
             id > UINT32_MAX) {
-            seterr(errmsg, "--initial-cluster: \"%.*s\" is not a node id "
-                           "(1 .. 4294967295)", (int)(eq - p > 40 ? 40 : eq - p),
-                   p);
+            seterr(errmsg,
+                   "--initial-cluster: \"%.*s\" is not a node id "
+                   "(1 .. 4294967295)",
+                   (int)(eq - p > 40 ? 40 : eq - p), p);
             return BS_EINVAL;
         }
         size_t alen = len - (size_t)(eq + 1 - p);
         if (alen == 0 || alen > BS_NODE_ADDR_MAX) {
-            seterr(errmsg, "--initial-cluster: node %" PRIu64 " has %s "
-                           "address", id, alen ? "a too long" : "an empty");
+            seterr(errmsg,
+                   "--initial-cluster: node %" PRIu64 " has %s "
+                   "address",
+                   id, alen ? "a too long" : "an empty");
             return BS_EINVAL;
         }
         for (size_t i = 0; i < o->n_initial; i++) {
             if (o->initial[i].id == id) {
-                seterr(errmsg, "--initial-cluster: node id %" PRIu64
-                               " appears twice", id);
+                seterr(errmsg,
+                       "--initial-cluster: node id %" PRIu64 " appears twice",
+                       id);
                 return BS_EINVAL;
             }
         }
@@ -191,8 +195,9 @@ int bs_node_opts_check(const struct bs_node_opts *o, char *errmsg)
     }
     for (size_t i = 0; i < o->n_initial; i++) {
         if (!addr_ok(o->initial[i].peer_addr)) {
-            seterr(errmsg, "--initial-cluster: node %" PRIu64 " address "
-                           "\"%s\" is not HOST:PORT",
+            seterr(errmsg,
+                   "--initial-cluster: node %" PRIu64 " address "
+                   "\"%s\" is not HOST:PORT",
                    o->initial[i].id, o->initial[i].peer_addr);
             return BS_EINVAL;
         }
@@ -267,8 +272,10 @@ static void task_pd_fetched(void *ctx, bool cancelled)
             n->pd_copy = st;
             st = NULL;
         } else if (f->rc == 0) {
-            bs_log(BS_LOG_WARN, MOD, "a copy of the placement state was "
-                   "refused detail=\"%s\"", em);
+            bs_log(BS_LOG_WARN, MOD,
+                   "a copy of the placement state was "
+                   "refused detail=\"%s\"",
+                   em);
         }
         bs_pd_state_destroy(st);
     }
@@ -301,8 +308,7 @@ static void fetch_pd_copy(struct bs_node *n)
     uint64_t cand[BS_RAFT_MAX_MEMBERS + BS_NODE_MAX_INITIAL];
     size_t k = 0;
     const struct bs_pd_shard *p0 =
-        n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT)
-                   : NULL;
+        n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT) : NULL;
     for (uint32_t i = 0; p0 && i < p0->n_replicas; i++)
         cand[k++] = p0->replicas[i].node_id;
     for (size_t i = 0; k == 0 && i < n->o.n_initial; i++)
@@ -332,8 +338,8 @@ bool bs_node__alive(struct bs_node *n, uint64_t node_id)
     if (node_id == n->o.node_id)
         return true;
     uint64_t now = bs_node__now();
-    uint64_t window = 2ull * (uint64_t)n->o.election_ticks *
-                      (uint64_t)n->o.tick_ms;
+    uint64_t window =
+        2ull * (uint64_t)n->o.election_ticks * (uint64_t)n->o.tick_ms;
     for (size_t i = 0; i < n->n_seen; i++)
         if (n->seen[i].node_id == node_id)
             return now - n->seen[i].last_ms <= window;
@@ -463,8 +469,8 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
         rc = ch ? bs_rpc_pd_command_encode(buf, len, &req, &rlen)
                 : BS_EUNREACHABLE;
         if (rc == 0) {
-            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement",
-                                     req, rlen, BS_NODE_FORWARD_TIMEOUT_MS,
+            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement", req,
+                                     rlen, BS_NODE_FORWARD_TIMEOUT_MS,
                                      on_pd_fwd, f);
             free(req);
         }
@@ -475,11 +481,11 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
         const struct bs_pd_shard *p0 =
             n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT)
                        : NULL;
-        uint64_t node = p0 && p0->leader ? BS_ENG_REPLICA_NODE(p0->leader)
-                        : p0 && p0->n_replicas
-                            ? p0->replicas[n->pd_fetch_seq % p0->n_replicas]
-                                  .node_id
-                            : 0;
+        uint64_t node =
+            p0 && p0->leader ? BS_ENG_REPLICA_NODE(p0->leader)
+            : p0 && p0->n_replicas
+                ? p0->replicas[n->pd_fetch_seq % p0->n_replicas].node_id
+                : 0;
         struct bs_rpc_channel *ch =
             node ? bs_peer_net_channel(n->net, node) : NULL;
         uint8_t *req = NULL;
@@ -487,8 +493,8 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
         rc = ch ? bs_rpc_pd_command_encode(buf, len, &req, &rlen)
                 : BS_EUNREACHABLE;
         if (rc == 0) {
-            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement",
-                                     req, rlen, BS_NODE_FORWARD_TIMEOUT_MS,
+            rc = bs_rpc_channel_call(ch, "/basalt.node.Forward/Placement", req,
+                                     rlen, BS_NODE_FORWARD_TIMEOUT_MS,
                                      on_pd_fwd, f);
             free(req);
         }
@@ -508,8 +514,8 @@ static void reg_done(struct bs_node *n, void *ctx, int status)
         bs_log(BS_LOG_INFO, MOD, "registered node=%" PRIu64 " client=%s",
                n->o.node_id, n->o.client_addr);
     } else {
-        bs_log(BS_LOG_WARN, MOD, "registering failed node=%" PRIu64
-               " err=%s", n->o.node_id, bs_strerror(status));
+        bs_log(BS_LOG_WARN, MOD, "registering failed node=%" PRIu64 " err=%s",
+               n->o.node_id, bs_strerror(status));
     }
 }
 
@@ -611,8 +617,7 @@ static void housekeeping(struct bs_node *n)
     for (size_t i = 0; i < bs_pd_node_count(pd); i++) {
         const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
         if (pn->info.id != n->o.node_id && pn->info.peer_addr[0])
-            (void)bs_peer_net_set_addr(n->net, pn->info.id,
-                                       pn->info.peer_addr);
+            (void)bs_peer_net_set_addr(n->net, pn->info.id, pn->info.peer_addr);
     }
     struct bs_pd_cmd cmd;
     memset(&cmd, 0, sizeof(cmd));
@@ -665,8 +670,8 @@ static void housekeeping(struct bs_node *n)
         if (bs_eng_store_group(n->store, ids[i], &gi) != 0 ||
             gi.role != BS_RAFT_LEADER)
             continue;
-        struct bs_shard *sh = bs_shard_sm_shard(bs_eng_store_sm(n->store,
-                                                                ids[i]));
+        struct bs_shard *sh =
+            bs_shard_sm_shard(bs_eng_store_sm(n->store, ids[i]));
         if (sh)
             shards[ns++] = sh;
     }
@@ -845,16 +850,15 @@ static int create_groups(struct bs_node *n, const struct bs_pd_state *st,
                 rc = 0;
         }
         if (rc == 0) {
-            rc = bs_eng_store_bootstrap_group(n->store, ps->id, mine->id,
-                                              &cs);
+            rc = bs_eng_store_bootstrap_group(n->store, ps->id, mine->id, &cs);
             if (rc == 0 && ps->leader == mine->id)
                 rc = bs_eng_store_campaign(n->store, ps->id);
             else if (rc == BS_EEXIST)
                 rc = 0;
         }
         if (rc != 0) {
-            seterr(errmsg, "bootstrap: creating shard %" PRIu64 ": %s",
-                   ps->id, bs_strerror(rc));
+            seterr(errmsg, "bootstrap: creating shard %" PRIu64 ": %s", ps->id,
+                   bs_strerror(rc));
             return rc;
         }
     }
@@ -867,9 +871,10 @@ static int bootstrap(struct bs_node *n, char *errmsg)
     for (size_t i = 0; i < n->o.n_initial; i++)
         found |= n->o.initial[i].id == n->o.node_id;
     if (!found) {
-        seterr(errmsg, "--initial-cluster does not list this node (--id "
-                       "%" PRIu64 "); a new data directory needs the "
-                       "initial cluster to bootstrap",
+        seterr(errmsg,
+               "--initial-cluster does not list this node (--id "
+               "%" PRIu64 "); a new data directory needs the "
+               "initial cluster to bootstrap",
                n->o.node_id);
         return BS_EINVAL;
     }
@@ -914,9 +919,10 @@ static int bootstrap(struct bs_node *n, char *errmsg)
     rc = bs_eng_db_meta_put(n->db, "bootstrapped", &one, 1);
     if (rc != 0)
         seterr(errmsg, "bootstrap: writing the marker: %s", bs_strerror(rc));
-    bs_log(BS_LOG_INFO, MOD, "bootstrapped cluster=%016" PRIx64 " nodes=%zu "
-           "shards=%u", boot.u.bootstrap.cluster_id, n->o.n_initial,
-           n->o.initial_shards);
+    bs_log(BS_LOG_INFO, MOD,
+           "bootstrapped cluster=%016" PRIx64 " nodes=%zu "
+           "shards=%u",
+           boot.u.bootstrap.cluster_id, n->o.n_initial, n->o.initial_shards);
     return rc;
 }
 
@@ -959,8 +965,8 @@ static int check_identity(struct bs_node *n, bool *fresh, char *errmsg)
         return BS_EEXIST;
     }
     void *mk = NULL;
-    *fresh = bs_eng_db_meta_get(n->db, "bootstrapped", &mk, &len) ==
-             BS_ENOTFOUND;
+    *fresh =
+        bs_eng_db_meta_get(n->db, "bootstrapped", &mk, &len) == BS_ENOTFOUND;
     free(mk);
     return 0;
 }
@@ -1182,8 +1188,10 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
             goto err_loop;
         }
     }
-    bs_log(BS_LOG_INFO, MOD, "serving node=%" PRIu64 " client=%s peer=%s "
-           "http=%s", o->node_id, o->client_addr, o->peer_addr,
+    bs_log(BS_LOG_INFO, MOD,
+           "serving node=%" PRIu64 " client=%s peer=%s "
+           "http=%s",
+           o->node_id, o->client_addr, o->peer_addr,
            o->http_addr[0] ? o->http_addr : "-");
     *out = n;
     return 0;

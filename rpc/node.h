@@ -30,7 +30,7 @@
 
 #define BS_NODE_ADDR_MAX    255 /* "HOST:PORT", bytes without the NUL */
 #define BS_NODE_PATH_MAX    511
-#define BS_NODE_MAX_INITIAL 16  /* members of --initial-cluster */
+#define BS_NODE_MAX_INITIAL 16 /* members of --initial-cluster */
 #define BS_NODE_ERRMSG_SIZE 256
 
 /* Defaults of struct bs_node_opts. */
@@ -46,18 +46,18 @@ struct bs_node_member {
 };
 
 struct bs_node_opts {
-    uint64_t node_id;                          /* 1 .. 2^32-1 */
-    char data_dir[BS_NODE_PATH_MAX + 1];       /* created if missing */
-    char client_addr[BS_NODE_ADDR_MAX + 1];    /* etcd API and Admin */
-    char peer_addr[BS_NODE_ADDR_MAX + 1];      /* Raft transport */
-    char http_addr[BS_NODE_ADDR_MAX + 1];      /* "" = no HTTP port */
+    uint64_t node_id;                       /* 1 .. 2^32-1 */
+    char data_dir[BS_NODE_PATH_MAX + 1];    /* created if missing */
+    char client_addr[BS_NODE_ADDR_MAX + 1]; /* etcd API and Admin */
+    char peer_addr[BS_NODE_ADDR_MAX + 1];   /* Raft transport */
+    char http_addr[BS_NODE_ADDR_MAX + 1];   /* "" = no HTTP port */
     struct bs_node_member initial[BS_NODE_MAX_INITIAL];
-    size_t n_initial;        /* must include node_id, with peer_addr */
-    uint32_t initial_shards; /* data shards at bootstrap (8) */
-    int tick_ms;             /* Raft tick (100 ms) */
-    int election_ticks;      /* election timeout in ticks (10) */
+    size_t n_initial;         /* must include node_id, with peer_addr */
+    uint32_t initial_shards;  /* data shards at bootstrap (8) */
+    int tick_ms;              /* Raft tick (100 ms) */
+    int election_ticks;       /* election timeout in ticks (10) */
     uint64_t log_max_entries; /* compact a shard's log beyond (10000) */
-    bool lease_reads;        /* linearizable reads by lease, not ReadIndex */
+    bool lease_reads;         /* linearizable reads by lease, not ReadIndex */
 };
 
 /* Fills o with the defaults (empty addresses, no members). */

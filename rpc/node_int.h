@@ -102,17 +102,17 @@ struct bs_node {
     struct kv_op *waiting; /* ops waiting for a leader (retried per tick) */
     struct fwd_peer *fwd_peers; /* one per peer forwarded to (owned) */
     size_t n_fwd_peers;
-    struct kv_op **fwd_slots;   /* BS_FWD_SLOTS entries (owned) */
+    struct kv_op **fwd_slots; /* BS_FWD_SLOTS entries (owned) */
     uint64_t fwd_next_id;
-    struct fwd_in *fwd_dirty;   /* inbound streams with answers to send */
-    bool registered;       /* placement holds our addresses */
+    struct fwd_in *fwd_dirty; /* inbound streams with answers to send */
+    bool registered;          /* placement holds our addresses */
     /* A node outside the placement group routes by a copy of its state,
      * fetched from a member every second (owned; NULL until the first). */
     struct bs_pd_state *pd_copy;
     bool pd_fetching;
     uint64_t pd_fetch_seq;
-    bool reg_busy;         /* a REGISTER_NODE / report in flight */
-    bool transferring;     /* stop: handing leaderships away */
+    bool reg_busy;     /* a REGISTER_NODE / report in flight */
+    bool transferring; /* stop: handing leaderships away */
     struct node_peer_seen seen[64];
     size_t n_seen;
     /* counters (loop thread; read racily by the metrics page) */
@@ -171,10 +171,10 @@ struct bs_fwd_reply {
 };
 int bs_fwd_batch_encode(const struct bs_fwd_item *it, size_t n, uint8_t **out,
                         size_t *len);
-int bs_fwd_batch_decode(const uint8_t *buf, size_t len,
-                        struct bs_fwd_item **it, size_t *n);
-int bs_fwd_replies_encode(const struct bs_fwd_reply *r, size_t n,
-                          uint8_t **out, size_t *len);
+int bs_fwd_batch_decode(const uint8_t *buf, size_t len, struct bs_fwd_item **it,
+                        size_t *n);
+int bs_fwd_replies_encode(const struct bs_fwd_reply *r, size_t n, uint8_t **out,
+                          size_t *len);
 int bs_fwd_replies_decode(const uint8_t *buf, size_t len,
                           struct bs_fwd_reply **r, size_t *n);
 

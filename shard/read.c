@@ -228,8 +228,7 @@ int bs_shard_range_live(const struct bs_shard *s, struct bs_eng_db *db,
     cmd.u.range = *req;
     resp->revision = s->revision;
     resp->epoch = s->desc.epoch;
-    rc = bs_shard__check(&s->desc, s->revision, &s->limits, &cmd,
-                         resp->errmsg);
+    rc = bs_shard__check(&s->desc, s->revision, &s->limits, &cmd, resp->errmsg);
     if (rc == 0) {
         v = (struct bs_shard__view){
             .db = db, .snap = NULL, .id = s->desc.id, .ov = NULL};

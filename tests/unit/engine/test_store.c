@@ -1252,6 +1252,9 @@ START_TEST(test_unknown_and_malformed)
                   bs_err_name(rc));
     ck_assert_uint_eq(sf_info(&c, f, 1).applied, gf.applied);
     assert_value(&c, f, 1, "a", "1");
+    /* The refused image is removed by the store (nobody else would). */
+    struct stat sb;
+    ck_assert_int_ne(stat(path, &sb), 0);
 
     /* Everyone keeps serving, f included, and the evil entries never
      * appear. */
