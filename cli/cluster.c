@@ -1,18 +1,22 @@
 /*
- * cluster.c - `basalt cluster status` and `basalt cluster ping`: the
- * operator's view of a cluster through basalt.Admin (rpc/proto/admin.proto,
- * decoded by rpc/admin_codec.h).
+ * cluster.c - `basalt cluster`: the operator's view of a cluster through
+ * basalt.Admin (rpc/proto/admin.proto, decoded by rpc/admin_codec.h).
  *
- * status asks one node (bs_rpc_conn fails over between the --endpoints)
- * for ClusterStatus and prints its nodes and shards as two tables, or the
- * same data as JSON or YAML. Both structured forms are built from one
- * cJSON tree; YAML is that tree replayed through libyaml's emitter, so the
- * two can never disagree. 64-bit numbers go into the tree as raw JSON
- * numbers (exact), not as cJSON's doubles.
+ * status, list-nodes and list-partitions ask one node (bs_rpc_conn fails
+ * over between the --endpoints) for ClusterStatus and print its nodes,
+ * its shards or both as tables, or the same data as JSON or YAML.
+ * partition-info asks for one shard (ShardInfo, by id or by key). Every
+ * structured form is built from one cJSON tree; YAML is that tree replayed
+ * through libyaml's emitter, so the two can never disagree. 64-bit numbers
+ * go into the tree as raw JSON numbers (exact), not as cJSON's doubles.
  *
  * ping asks every endpoint in turn (bs_rpc_conn_call_one: no failover,
  * the point is to learn which answer) and prints who answered and how
- * fast.
+ * fast. health and ping-node do the same for the nodes that ClusterStatus
+ * lists, each on a connection of its own to the node's client address.
+ *
+ * Exit status: 0 success, 1 a failure (one line "basalt cluster <cmd>:
+ * <reason>" on stderr), 2 a usage error naming the flag.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -32,31 +36,48 @@
 #define DEFAULT_ENDPOINTS  "127.0.0.1:2379"
 #define DEFAULT_TIMEOUT_MS 5000
 
-enum { F_ENDPOINTS, F_OUTPUT, F_TIMEOUT, F_HELP, F_N };
+enum { F_ENDPOINTS, F_OUTPUT, F_TIMEOUT, F_ID, F_KEY, F_HELP, F_N };
 
 static const struct bs_cli_flag flags[] = {
     [F_ENDPOINTS] = {"endpoints", 0, BS_CLI_ARG_REQUIRED},
     [F_OUTPUT] = {"output", 'o', BS_CLI_ARG_REQUIRED},
     [F_TIMEOUT] = {"timeout-ms", 0, BS_CLI_ARG_REQUIRED},
+    [F_ID] = {"id", 0, BS_CLI_ARG_REQUIRED},
+    [F_KEY] = {"key", 0, BS_CLI_ARG_REQUIRED},
     [F_HELP] = {"help", 'h', BS_CLI_ARG_NONE},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: basalt cluster status [--endpoints H:P,...] "
-            "[-o table|json|yaml]\n"
-            "       basalt cluster ping [--endpoints H:P,...]\n"
+            "usage: basalt cluster COMMAND [--endpoints H:P,...] "
+            "[-o table|json|yaml] [flags]\n"
             "\n"
-            "status: the nodes (address, liveness, replicas and leaders\n"
-            "they hold) and the shards (key range, leader, term, commit\n"
-            "and applied index, replicas) as the answering node sees them.\n"
-            "ping: asks each endpoint in turn who it is and how long it\n"
-            "takes to answer; fails if any does not.\n"
+            "commands:\n"
+            "  status             the nodes and the shards, as the answering\n"
+            "                     node sees them\n"
+            "  list-nodes         each node: id, client, peer and HTTP\n"
+            "                     addresses, alive, replicas and leaders\n"
+            "  list-partitions    each shard: id, key range, leader node,\n"
+            "                     term, commit, applied, replicas (node,\n"
+            "                     *leader, ~learner)\n"
+            "  partition-info --id N | --key K\n"
+            "                     one shard, by id or by a key it holds,\n"
+            "                     with each replica's role, sync and match\n"
+            "  health             pings every node; fails unless every node\n"
+            "                     answers and every shard has a leader\n"
+            "  ping-node --id N   pings the node with id N\n"
+            "  ping               pings each endpoint in turn (not -o)\n"
+            "\n"
+            "Shard 0 is the placement group: it holds no user keys.\n"
+            "Exit status: 0 ok, 1 failure (one line on stderr), 2 usage.\n"
             "\n"
             "flags:\n"
             "  --endpoints H:P,...  nodes' client addresses (default %s)\n"
-            "  -o, --output FMT     status: table (default), json or yaml\n"
+            "  -o, --output FMT     table (default), json or yaml\n"
+            "  --id N               partition-info: shard id; ping-node: "
+            "node id\n"
+            "  --key K              partition-info: a key of the shard\n"
             "  --timeout-ms MS      per request (default %d)\n"
             "  -h, --help           this text\n",
             DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS);
@@ -143,26 +164,81 @@ static char *bound_str(const uint8_t *b, size_t len, bool is_end)
     return bs_cli_bytes_str(b, len);
 }
 
-static void print_table(const struct bs_adm_status *st)
+/* Shard 0 is the placement group (placement.h: BS_PD_SHARD_PLACEMENT),
+ * which covers no user key: its empty bounds do not mean "every key". */
+#define PLACEMENT_SHARD 0
+
+/* The shard's range for a table, malloc'd (NULL: no memory). */
+static char *range_str(const struct bs_adm_shard *s)
+{
+    char *start, *end, *r;
+
+    if (s->id == PLACEMENT_SHARD)
+        return strdup("(placement: no keys)");
+    start = bound_str(s->start, s->start_len, false);
+    end = bound_str(s->end, s->end_len, true);
+    r = fmt("[%s, %s)", start ? start : "?", end ? end : "?");
+    free(start);
+    free(end);
+    return r;
+}
+
+/* The replicas as "node[*][~],...": * the leader, ~ a learner. */
+static char *replicas_str(const struct bs_adm_shard *s)
+{
+    char reps[BS_RAFT_MAX_MEMBERS * 24 + 1] = "";
+    size_t off = 0;
+
+    for (uint32_t r = 0;
+         r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS && off < 400; r++) {
+        const struct bs_adm_replica *rp = &s->replicas[r];
+
+        off += (size_t)snprintf(reps + off, sizeof(reps) - off,
+                                "%s%" PRIu64 "%s%s", r ? "," : "", rp->node_id,
+                                rp->id == s->leader ? "*" : "",
+                                rp->learner ? "~" : "");
+    }
+    return strdup(reps);
+}
+
+/* The nodes: with every address when all_addrs, else the client's. */
+static void print_nodes(const struct bs_adm_status *st, bool all_addrs)
 {
     struct table t = {0};
 
-    printf("cluster %016" PRIx64 ", answered by node %" PRIu64 "\n\n",
-           st->cluster_id, st->node_id);
-    t.n_cols = 5;
-    table_add(&t,
-              (char *[]){strdup("NODE"), strdup("CLIENT ADDR"), strdup("ALIVE"),
-                         strdup("REPLICAS"), strdup("LEADERS")});
+    t.n_cols = all_addrs ? 7 : 5;
+    if (all_addrs)
+        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                 strdup("PEER ADDR"), strdup("HTTP ADDR"),
+                                 strdup("ALIVE"), strdup("REPLICAS"),
+                                 strdup("LEADERS")});
+    else
+        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                 strdup("ALIVE"), strdup("REPLICAS"),
+                                 strdup("LEADERS")});
     for (size_t i = 0; i < st->n_nodes; i++) {
         const struct bs_adm_node *n = &st->nodes[i];
 
-        table_add(&t, (char *[]){fmt("%" PRIu64, n->id), strdup(n->client_addr),
+        if (all_addrs)
+            table_add(&t,
+                      (char *[]){fmt("%" PRIu64, n->id), strdup(n->client_addr),
+                                 strdup(n->peer_addr), strdup(n->http_addr),
+                                 strdup(n->alive ? "yes" : "no"),
+                                 fmt("%" PRIu32, n->replicas),
+                                 fmt("%" PRIu32, n->leaders)});
+        else
+            table_add(&t,
+                      (char *[]){fmt("%" PRIu64, n->id), strdup(n->client_addr),
                                  strdup(n->alive ? "yes" : "no"),
                                  fmt("%" PRIu32, n->replicas),
                                  fmt("%" PRIu32, n->leaders)});
     }
     table_print(&t);
-    printf("\n");
+}
+
+static void print_shards(const struct bs_adm_status *st)
+{
+    struct table t = {0};
 
     t.n_cols = 7;
     table_add(&t,
@@ -171,31 +247,64 @@ static void print_table(const struct bs_adm_status *st)
                          strdup("REPLICAS (node, *leader, ~learner)")});
     for (size_t i = 0; i < st->n_shards; i++) {
         const struct bs_adm_shard *s = &st->shards[i];
-        char *start = bound_str(s->start, s->start_len, false);
-        char *end = bound_str(s->end, s->end_len, true);
-        char reps[BS_RAFT_MAX_MEMBERS * 24 + 1] = "";
-        size_t off = 0;
 
-        for (uint32_t r = 0;
-             r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS && off < 400; r++) {
-            const struct bs_adm_replica *rp = &s->replicas[r];
-
-            off += (size_t)snprintf(reps + off, sizeof(reps) - off,
-                                    "%s%" PRIu64 "%s%s", r ? "," : "",
-                                    rp->node_id, rp->id == s->leader ? "*" : "",
-                                    rp->learner ? "~" : "");
-        }
-        table_add(&t, (char *[]){
-                          fmt("%" PRIu64, s->id),
-                          fmt("[%s, %s)", start ? start : "?", end ? end : "?"),
-                          s->leader_node ? fmt("%" PRIu64, s->leader_node)
-                                         : strdup("-"),
-                          fmt("%" PRIu64, s->term), fmt("%" PRIu64, s->commit),
-                          fmt("%" PRIu64, s->applied), strdup(reps)});
-        free(start);
-        free(end);
+        table_add(
+            &t, (char *[]){fmt("%" PRIu64, s->id), range_str(s),
+                           s->leader_node ? fmt("%" PRIu64, s->leader_node)
+                                          : strdup("-"),
+                           fmt("%" PRIu64, s->term), fmt("%" PRIu64, s->commit),
+                           fmt("%" PRIu64, s->applied), replicas_str(s)});
     }
     table_print(&t);
+}
+
+/* One shard in detail (partition-info). */
+static void print_shard(const struct bs_adm_shard *s)
+{
+    struct table t = {0};
+    char *range = range_str(s), *reps = replicas_str(s);
+
+    printf("shard        %" PRIu64 "\n", s->id);
+    printf("range        %s\n", range ? range : "?");
+    if (s->leader_node)
+        printf("leader       node %" PRIu64 " (replica %" PRIu64 ")\n",
+               s->leader_node, s->leader);
+    else
+        printf("leader       none known\n");
+    printf("term         %" PRIu64 "\n", s->term);
+    printf("commit       %" PRIu64 "\n", s->commit);
+    printf("applied      %" PRIu64 "\n", s->applied);
+    printf("revision     %" PRId64 "\n", s->revision);
+    printf("epoch        conf_ver %" PRIu64 ", version %" PRIu64 "\n",
+           s->conf_ver, s->version);
+    printf("replicas     %s\n\n", reps ? reps : "?");
+    free(range);
+    free(reps);
+
+    t.n_cols = 6;
+    table_add(&t,
+              (char *[]){strdup("REPLICA"), strdup("NODE"), strdup("LEARNER"),
+                         strdup("IN SYNC"), strdup("MATCH"), strdup("LEADER")});
+    for (uint32_t r = 0; r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS; r++) {
+        const struct bs_adm_replica *rp = &s->replicas[r];
+
+        table_add(&t, (char *[]){fmt("%" PRIu64, rp->id),
+                                 fmt("%" PRIu64, rp->node_id),
+                                 strdup(rp->learner ? "yes" : "no"),
+                                 strdup(rp->in_sync ? "yes" : "no"),
+                                 fmt("%" PRIu64, rp->match),
+                                 strdup(rp->id == s->leader ? "*" : "")});
+    }
+    table_print(&t);
+}
+
+static void print_table(const struct bs_adm_status *st)
+{
+    printf("cluster %016" PRIx64 ", answered by node %" PRIu64 "\n\n",
+           st->cluster_id, st->node_id);
+    print_nodes(st, false);
+    printf("\n");
+    print_shards(st);
 }
 
 /* ------------------------------------------------------ JSON and YAML */
@@ -235,57 +344,67 @@ static void add_bytes(cJSON *o, const char *name, const uint8_t *b, size_t len)
     free(s);
 }
 
-static cJSON *status_tree(const struct bs_adm_status *st)
+static cJSON *node_obj(const struct bs_adm_node *n)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *nodes, *shards;
+    cJSON *o = cJSON_CreateObject();
+
+    add_u64(o, "id", n->id);
+    cJSON_AddStringToObject(o, "client_addr", n->client_addr);
+    cJSON_AddStringToObject(o, "peer_addr", n->peer_addr);
+    cJSON_AddStringToObject(o, "http_addr", n->http_addr);
+    cJSON_AddBoolToObject(o, "alive", n->alive);
+    add_u64(o, "replicas", n->replicas);
+    add_u64(o, "leaders", n->leaders);
+    return o;
+}
+
+static cJSON *shard_obj(const struct bs_adm_shard *s)
+{
+    cJSON *o = cJSON_CreateObject(), *reps;
+
+    add_u64(o, "id", s->id);
+    add_bytes(o, "start", s->start, s->start_len);
+    add_bytes(o, "end", s->end, s->end_len);
+    add_u64(o, "conf_ver", s->conf_ver);
+    add_u64(o, "version", s->version);
+    add_u64(o, "leader", s->leader);
+    add_u64(o, "leader_node", s->leader_node);
+    add_u64(o, "term", s->term);
+    add_u64(o, "commit", s->commit);
+    add_u64(o, "applied", s->applied);
+    add_i64(o, "revision", s->revision);
+    reps = cJSON_AddArrayToObject(o, "replicas");
+    for (uint32_t r = 0; r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS; r++) {
+        const struct bs_adm_replica *rp = &s->replicas[r];
+        cJSON *ro = cJSON_CreateObject();
+
+        add_u64(ro, "id", rp->id);
+        add_u64(ro, "node_id", rp->node_id);
+        cJSON_AddBoolToObject(ro, "learner", rp->learner);
+        add_u64(ro, "match", rp->match);
+        cJSON_AddBoolToObject(ro, "in_sync", rp->in_sync);
+        cJSON_AddItemToArray(reps, ro);
+    }
+    return o;
+}
+
+/* The whole status, or only its nodes or only its shards. */
+static cJSON *status_tree(const struct bs_adm_status *st, bool nodes,
+                          bool shards)
+{
+    cJSON *root = cJSON_CreateObject(), *arr;
 
     add_u64(root, "cluster_id", st->cluster_id);
     add_u64(root, "node_id", st->node_id);
-    nodes = cJSON_AddArrayToObject(root, "nodes");
-    for (size_t i = 0; i < st->n_nodes; i++) {
-        const struct bs_adm_node *n = &st->nodes[i];
-        cJSON *o = cJSON_CreateObject();
-
-        add_u64(o, "id", n->id);
-        cJSON_AddStringToObject(o, "client_addr", n->client_addr);
-        cJSON_AddStringToObject(o, "peer_addr", n->peer_addr);
-        cJSON_AddStringToObject(o, "http_addr", n->http_addr);
-        cJSON_AddBoolToObject(o, "alive", n->alive);
-        add_u64(o, "replicas", n->replicas);
-        add_u64(o, "leaders", n->leaders);
-        cJSON_AddItemToArray(nodes, o);
+    if (nodes) {
+        arr = cJSON_AddArrayToObject(root, "nodes");
+        for (size_t i = 0; i < st->n_nodes; i++)
+            cJSON_AddItemToArray(arr, node_obj(&st->nodes[i]));
     }
-    shards = cJSON_AddArrayToObject(root, "shards");
-    for (size_t i = 0; i < st->n_shards; i++) {
-        const struct bs_adm_shard *s = &st->shards[i];
-        cJSON *o = cJSON_CreateObject(), *reps;
-
-        add_u64(o, "id", s->id);
-        add_bytes(o, "start", s->start, s->start_len);
-        add_bytes(o, "end", s->end, s->end_len);
-        add_u64(o, "conf_ver", s->conf_ver);
-        add_u64(o, "version", s->version);
-        add_u64(o, "leader", s->leader);
-        add_u64(o, "leader_node", s->leader_node);
-        add_u64(o, "term", s->term);
-        add_u64(o, "commit", s->commit);
-        add_u64(o, "applied", s->applied);
-        add_i64(o, "revision", s->revision);
-        reps = cJSON_AddArrayToObject(o, "replicas");
-        for (uint32_t r = 0; r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS;
-             r++) {
-            const struct bs_adm_replica *rp = &s->replicas[r];
-            cJSON *ro = cJSON_CreateObject();
-
-            add_u64(ro, "id", rp->id);
-            add_u64(ro, "node_id", rp->node_id);
-            cJSON_AddBoolToObject(ro, "learner", rp->learner);
-            add_u64(ro, "match", rp->match);
-            cJSON_AddBoolToObject(ro, "in_sync", rp->in_sync);
-            cJSON_AddItemToArray(reps, ro);
-        }
-        cJSON_AddItemToArray(shards, o);
+    if (shards) {
+        arr = cJSON_AddArrayToObject(root, "shards");
+        for (size_t i = 0; i < st->n_shards; i++)
+            cJSON_AddItemToArray(arr, shard_obj(&st->shards[i]));
     }
     return root;
 }
@@ -400,58 +519,151 @@ static int print_yaml(const cJSON *root)
 
 /* ------------------------------------------------------------ commands */
 
-static int cmd_status(const char *endpoints, int64_t timeout, const char *out)
+/* What every command is given. */
+struct ctx {
+    const char *cmd; /* "list-nodes", for messages */
+    const char *endpoints;
+    int64_t timeout;
+    const char *out; /* table, json or yaml */
+};
+
+/* "basalt cluster <cmd>: <reason>" on stderr; returns 1. */
+static int failed(const struct ctx *c, const char *f, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int failed(const struct ctx *c, const char *f, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "basalt cluster %s: ", c->cmd);
+    va_start(ap, f);
+    vfprintf(stderr, f, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* Prints tree (taken: deleted here) as JSON or YAML; 0 or 1. */
+static int print_tree(const struct ctx *c, cJSON *tree)
+{
+    int code = 1;
+
+    if (tree == NULL)
+        return failed(c, "out of memory");
+    if (strcmp(c->out, "json") == 0) {
+        char *s = cJSON_Print(tree);
+
+        if (s != NULL) {
+            printf("%s\n", s);
+            code = 0;
+        }
+        free(s);
+    } else {
+        code = print_yaml(tree) == 0 ? 0 : 1;
+    }
+    cJSON_Delete(tree);
+    fflush(stdout);
+    return code;
+}
+
+/* Calls method with req[len] on c's endpoints (with failover); 0 and
+ * *resp (caller frees), or 1 with the reason printed. */
+static int call(const struct ctx *c, const char *method, const void *req,
+                size_t len, uint8_t **resp, size_t *resp_len)
+{
+    char em[BS_RPC_CONN_ERRMSG_SIZE] = "";
+    struct bs_rpc_conn *conn = NULL;
+    int rc;
+
+    rc = bs_rpc_conn_open(c->endpoints, &conn, em);
+    if (rc != 0)
+        return failed(c, "--endpoints: %s", em[0] ? em : bs_strerror(rc));
+    rc = bs_rpc_conn_call(conn, method, req, len, c->timeout, resp, resp_len,
+                          NULL, em);
+    bs_rpc_conn_close(conn);
+    if (rc != 0)
+        return failed(c, "%s", em[0] ? em : bs_strerror(rc));
+    return 0;
+}
+
+/* ClusterStatus into *st (bs_adm_status_free); 0, or 1 with the reason
+ * printed. */
+static int get_status(const struct ctx *c, struct bs_adm_status *st)
 {
     char em[BS_RPC_ERRMSG_LEN] = "";
-    struct bs_rpc_conn *conn = NULL;
-    struct bs_adm_status st;
     uint8_t *resp = NULL;
     size_t resp_len = 0;
-    int rc, code = 1;
+    int rc;
 
-    memset(&st, 0, sizeof(st));
-    rc = bs_rpc_conn_open(endpoints, &conn, em);
-    if (rc != 0) {
-        fprintf(stderr, "basalt cluster: %s\n", em[0] ? em : bs_strerror(rc));
+    memset(st, 0, sizeof(*st));
+    if (call(c, BS_ADM_METHOD_CLUSTER_STATUS, "", 0, &resp, &resp_len) != 0)
         return 1;
-    }
-    rc = bs_rpc_conn_call(conn, BS_ADM_METHOD_CLUSTER_STATUS, "", 0, timeout,
-                          &resp, &resp_len, NULL, em);
-    if (rc != 0) {
-        fprintf(stderr, "basalt cluster: status: %s\n",
-                em[0] ? em : bs_strerror(rc));
-        goto out;
-    }
-    rc = bs_adm_status_decode(resp, resp_len, &st, em);
-    if (rc != 0) {
-        fprintf(stderr, "basalt cluster: bad status response: %s\n",
-                em[0] ? em : bs_strerror(rc));
-        goto out;
-    }
-    if (strcmp(out, "table") == 0) {
+    rc = bs_adm_status_decode(resp, resp_len, st, em);
+    free(resp);
+    if (rc != 0)
+        return failed(c, "bad ClusterStatus response: %s",
+                      em[0] ? em : bs_strerror(rc));
+    return 0;
+}
+
+/* status, list-nodes, list-partitions: what of the status to print. */
+static int cmd_status(const struct ctx *c, bool nodes, bool shards)
+{
+    struct bs_adm_status st;
+    int code = 0;
+
+    if (get_status(c, &st) != 0)
+        return 1;
+    if (strcmp(c->out, "table") != 0) {
+        code = print_tree(c, status_tree(&st, nodes, shards));
+    } else if (nodes && shards) {
         print_table(&st);
-        code = 0;
+    } else if (nodes) {
+        print_nodes(&st, true);
     } else {
-        cJSON *tree = status_tree(&st);
-
-        if (strcmp(out, "json") == 0) {
-            char *s = cJSON_Print(tree);
-
-            if (s != NULL) {
-                printf("%s\n", s);
-                code = 0;
-            }
-            free(s);
-        } else {
-            code = print_yaml(tree) == 0 ? 0 : 1;
-        }
-        cJSON_Delete(tree);
+        print_shards(&st);
     }
     fflush(stdout);
-out:
     bs_adm_status_free(&st);
+    return code;
+}
+
+/* partition-info: by shard id, or (key != NULL) by a key the shard holds. */
+static int cmd_partition_info(const struct ctx *c, uint64_t id, const char *key)
+{
+    char em[BS_RPC_ERRMSG_LEN] = "";
+    struct bs_adm_shard sh;
+    uint8_t *req = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    int rc, code = 1;
+
+    memset(&sh, 0, sizeof(sh));
+    rc = bs_adm_shard_info_req_encode(key ? 0 : id, (const uint8_t *)key,
+                                      key ? strlen(key) : 0, &req, &len, em);
+    if (rc != 0) {
+        code = failed(c, "%s", em[0] ? em : bs_strerror(rc));
+        goto out;
+    }
+    if (call(c, BS_ADM_METHOD_SHARD_INFO, req, len, &resp, &resp_len) != 0)
+        goto out;
+    rc = bs_adm_shard_info_resp_decode(resp, resp_len, &sh, em);
+    if (rc != 0) {
+        code = failed(c, "bad ShardInfo response: %s",
+                      em[0] ? em : bs_strerror(rc));
+        goto out;
+    }
+    if (strcmp(c->out, "table") == 0) {
+        print_shard(&sh);
+        fflush(stdout);
+        code = 0;
+    } else {
+        code = print_tree(c, shard_obj(&sh));
+    }
+out:
+    bs_adm_shard_free(&sh);
     free(resp);
-    bs_rpc_conn_close(conn);
+    free(req);
     return code;
 }
 
@@ -463,46 +675,259 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The outcome of one Ping. */
+struct ping_res {
+    int rc;                           /* 0: answered and echoed */
+    char em[BS_RPC_CONN_ERRMSG_SIZE]; /* when rc != 0 */
+    struct bs_adm_ping resp;          /* when rc == 0: bs_adm_ping_free */
+    double ms;                        /* round trip */
+};
+
+/* Pings endpoint i of conn into *r; returns r->rc. */
+static int ping_call(struct bs_rpc_conn *conn, size_t i, int64_t timeout,
+                     struct ping_res *r)
+{
+    struct bs_adm_ping req;
+    uint8_t *buf = NULL, *out = NULL;
+    size_t len = 0, out_len = 0;
+    int64_t t0, t1;
+
+    memset(r, 0, sizeof(*r));
+    memset(&req, 0, sizeof(req));
+    t0 = now_us();
+    req.payload = (uint8_t *)&t0;
+    req.payload_len = sizeof(t0);
+    r->rc = bs_adm_ping_req_encode(&req, &buf, &len, r->em);
+    if (r->rc == 0)
+        r->rc = bs_rpc_conn_call_one(conn, i, BS_ADM_METHOD_PING, buf, len,
+                                     timeout, &out, &out_len, NULL, r->em);
+    t1 = now_us();
+    r->ms = (double)(t1 - t0) / 1000.0;
+    if (r->rc == 0)
+        r->rc = bs_adm_ping_resp_decode(out, out_len, &r->resp, r->em);
+    if (r->rc == 0 && (r->resp.payload_len != sizeof(t0) ||
+                       memcmp(r->resp.payload, &t0, sizeof(t0)) != 0)) {
+        snprintf(r->em, sizeof(r->em),
+                 "node %" PRIu64 " did not echo the payload", r->resp.node_id);
+        bs_adm_ping_free(&r->resp);
+        r->rc = BS_EPROTO;
+    }
+    if (r->rc != 0 && r->em[0] == '\0')
+        snprintf(r->em, sizeof(r->em), "%s", bs_strerror(r->rc));
+    free(out);
+    free(buf);
+    return r->rc;
+}
+
+/* Pings node n on a connection of its own to its client address; a node
+ * that answers as another is a failure too. */
+static int ping_node(const struct bs_adm_node *n, int64_t timeout,
+                     struct ping_res *r)
+{
+    struct bs_rpc_conn *conn = NULL;
+
+    memset(r, 0, sizeof(*r));
+    r->rc = bs_rpc_conn_open(n->client_addr, &conn, r->em);
+    if (r->rc == 0)
+        ping_call(conn, 0, timeout, r);
+    bs_rpc_conn_close(conn);
+    if (r->rc == 0 && r->resp.node_id != n->id) {
+        snprintf(r->em, sizeof(r->em), "%.200s answers as node %" PRIu64,
+                 n->client_addr, r->resp.node_id);
+        bs_adm_ping_free(&r->resp);
+        r->rc = BS_EPROTO;
+    }
+    if (r->rc != 0 && r->em[0] == '\0')
+        snprintf(r->em, sizeof(r->em), "%s", bs_strerror(r->rc));
+    return r->rc;
+}
+
+/* A node's Ping as JSON. */
+static cJSON *ping_obj(const struct bs_adm_node *n, const struct ping_res *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char ms[32];
+
+    add_u64(o, "id", n->id);
+    cJSON_AddStringToObject(o, "client_addr", n->client_addr);
+    cJSON_AddBoolToObject(o, "ok", r->rc == 0);
+    if (r->rc == 0) {
+        snprintf(ms, sizeof(ms), "%.3f", r->ms);
+        cJSON_AddRawToObject(o, "rtt_ms", ms);
+        cJSON_AddStringToObject(o, "version", r->resp.version);
+        add_u64(o, "uptime_ms", r->resp.uptime_ms);
+    } else {
+        cJSON_AddStringToObject(o, "error", r->em);
+    }
+    return o;
+}
+
+static const struct bs_adm_node *find_node(const struct bs_adm_status *st,
+                                           uint64_t id)
+{
+    for (size_t i = 0; i < st->n_nodes; i++) {
+        if (st->nodes[i].id == id)
+            return &st->nodes[i];
+    }
+    return NULL;
+}
+
+/* ping-node --id N. */
+static int cmd_ping_node(const struct ctx *c, uint64_t id)
+{
+    const struct bs_adm_node *n;
+    struct bs_adm_status st;
+    struct ping_res r;
+    int code = 0;
+
+    if (get_status(c, &st) != 0)
+        return 1;
+    n = find_node(&st, id);
+    if (n == NULL) {
+        code = failed(c, "no node %" PRIu64 " in the cluster (%zu nodes)", id,
+                      st.n_nodes);
+        goto out;
+    }
+    ping_node(n, c->timeout, &r);
+    if (strcmp(c->out, "table") != 0)
+        code = print_tree(c, ping_obj(n, &r));
+    else if (r.rc == 0)
+        printf("node %" PRIu64 " (%s): ok, basalt %s, up %.1f s, %.2f ms\n",
+               n->id, n->client_addr, r.resp.version,
+               (double)r.resp.uptime_ms / 1000.0, r.ms);
+    else
+        printf("node %" PRIu64 " (%s): unreachable\n", n->id, n->client_addr);
+    if (r.rc != 0)
+        code = failed(c, "node %" PRIu64 " (%s) unreachable: %s", n->id,
+                      n->client_addr, r.em);
+    bs_adm_ping_free(&r.resp);
+out:
+    fflush(stdout);
+    bs_adm_status_free(&st);
+    return code;
+}
+
+/* Appends ", item" (or "item" first) to buf[size] at *off, truncating. */
+static void append(char *buf, size_t size, size_t *off, const char *f, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char *buf, size_t size, size_t *off, const char *f, ...)
+{
+    va_list ap;
+    int n;
+
+    if (*off >= size - 1)
+        return;
+    va_start(ap, f);
+    n = vsnprintf(buf + *off, size - *off, f, ap);
+    va_end(ap);
+    if (n > 0)
+        *off += (size_t)n < size - *off ? (size_t)n : size - *off - 1;
+}
+
+/*
+ * health: every node that ClusterStatus lists must answer a Ping, and
+ * every shard (the placement group too: without it nothing moves) must
+ * have a leader. The reason names the unreachable nodes first, then the
+ * shards without a leader.
+ */
+static int cmd_health(const struct ctx *c)
+{
+    struct bs_adm_status st;
+    struct table t = {0};
+    struct ping_res *res;
+    char reason[1024] = "";
+    size_t off = 0, n_down = 0, n_leaderless = 0;
+    int code = 0;
+
+    if (get_status(c, &st) != 0)
+        return 1;
+    res = calloc(st.n_nodes ? st.n_nodes : 1, sizeof(*res));
+    if (res == NULL) {
+        bs_adm_status_free(&st);
+        return failed(c, "out of memory");
+    }
+    for (size_t i = 0; i < st.n_nodes; i++) {
+        if (ping_node(&st.nodes[i], c->timeout, &res[i]) != 0) {
+            append(reason, sizeof(reason), &off,
+                   "%snode %" PRIu64 " (%s) unreachable", n_down ? ", " : "",
+                   st.nodes[i].id, st.nodes[i].client_addr);
+            n_down++;
+        }
+    }
+    for (size_t i = 0; i < st.n_shards; i++) {
+        if (st.shards[i].leader_node != 0)
+            continue;
+        append(reason, sizeof(reason), &off, "%s%" PRIu64,
+               n_leaderless ? ", "
+               : n_down     ? "; no leader for shard "
+                            : "no leader for shard ",
+               st.shards[i].id);
+        n_leaderless++;
+    }
+
+    if (strcmp(c->out, "table") == 0) {
+        t.n_cols = 4;
+        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                 strdup("STATUS"), strdup("RTT MS")});
+        for (size_t i = 0; i < st.n_nodes; i++)
+            table_add(&t,
+                      (char *[]){fmt("%" PRIu64, st.nodes[i].id),
+                                 strdup(st.nodes[i].client_addr),
+                                 strdup(res[i].rc == 0 ? "ok" : "unreachable"),
+                                 res[i].rc == 0 ? fmt("%.2f", res[i].ms)
+                                                : strdup("-")});
+        table_print(&t);
+        printf("\nshards: %zu, %zu without a leader\n", st.n_shards,
+               n_leaderless);
+        printf("%s\n", n_down || n_leaderless ? "unhealthy" : "healthy");
+    } else {
+        cJSON *root = cJSON_CreateObject(), *arr;
+
+        cJSON_AddBoolToObject(root, "healthy", !n_down && !n_leaderless);
+        if (n_down || n_leaderless)
+            cJSON_AddStringToObject(root, "reason", reason);
+        arr = cJSON_AddArrayToObject(root, "nodes");
+        for (size_t i = 0; i < st.n_nodes; i++)
+            cJSON_AddItemToArray(arr, ping_obj(&st.nodes[i], &res[i]));
+        add_u64(root, "shards", st.n_shards);
+        arr = cJSON_AddArrayToObject(root, "shards_without_leader");
+        for (size_t i = 0; i < st.n_shards; i++) {
+            char id[32];
+
+            if (st.shards[i].leader_node != 0)
+                continue;
+            snprintf(id, sizeof(id), "%" PRIu64, st.shards[i].id);
+            cJSON_AddItemToArray(arr, cJSON_CreateRaw(id));
+        }
+        code = print_tree(c, root);
+    }
+    fflush(stdout);
+    if (n_down || n_leaderless)
+        code = failed(c, "%s", reason);
+    for (size_t i = 0; i < st.n_nodes; i++)
+        bs_adm_ping_free(&res[i].resp);
+    free(res);
+    bs_adm_status_free(&st);
+    return code;
+}
+
 /* Pings endpoint i of conn; prints a line; 0 or 1. */
 static int ping_one(struct bs_rpc_conn *conn, size_t i, int64_t timeout)
 {
     const char *ep = bs_rpc_conn_endpoint(conn, i);
-    char em[BS_RPC_ERRMSG_LEN] = "";
-    struct bs_adm_ping req, resp;
-    uint8_t *buf = NULL, *out = NULL;
-    size_t len = 0, out_len = 0;
-    int64_t t0, t1;
-    int rc, code = 1;
+    struct ping_res r;
 
-    memset(&req, 0, sizeof(req));
-    memset(&resp, 0, sizeof(resp));
-    t0 = now_us();
-    req.payload = (uint8_t *)&t0;
-    req.payload_len = sizeof(t0);
-    rc = bs_adm_ping_req_encode(&req, &buf, &len, em);
-    if (rc == 0)
-        rc = bs_rpc_conn_call_one(conn, i, BS_ADM_METHOD_PING, buf, len,
-                                  timeout, &out, &out_len, NULL, em);
-    t1 = now_us();
-    if (rc == 0)
-        rc = bs_adm_ping_resp_decode(out, out_len, &resp, em);
-    if (rc != 0) {
-        printf("%s: failed: %s\n", ep, em[0] ? em : bs_strerror(rc));
-    } else if (resp.payload_len != sizeof(t0) ||
-               memcmp(resp.payload, &t0, sizeof(t0)) != 0) {
-        printf("%s: node %" PRIu64 " did not echo the payload\n", ep,
-               resp.node_id);
-    } else {
-        printf("%s: node %" PRIu64 " of cluster %016" PRIx64
-               ", basalt %s, up %.1f s, %.2f ms\n",
-               ep, resp.node_id, resp.cluster_id, resp.version,
-               (double)resp.uptime_ms / 1000.0, (double)(t1 - t0) / 1000.0);
-        code = 0;
+    if (ping_call(conn, i, timeout, &r) != 0) {
+        printf("%s: failed: %s\n", ep, r.em);
+        return 1;
     }
-    bs_adm_ping_free(&resp);
-    free(out);
-    free(buf);
-    return code;
+    printf("%s: node %" PRIu64 " of cluster %016" PRIx64
+           ", basalt %s, up %.1f s, %.2f ms\n",
+           ep, r.resp.node_id, r.resp.cluster_id, r.resp.version,
+           (double)r.resp.uptime_ms / 1000.0, r.ms);
+    bs_adm_ping_free(&r.resp);
+    return 0;
 }
 
 static int cmd_ping(const char *endpoints, int64_t timeout)
@@ -513,7 +938,7 @@ static int cmd_ping(const char *endpoints, int64_t timeout)
 
     rc = bs_rpc_conn_open(endpoints, &conn, em);
     if (rc != 0) {
-        fprintf(stderr, "basalt cluster: --endpoints: %s\n",
+        fprintf(stderr, "basalt cluster ping: --endpoints: %s\n",
                 em[0] ? em : bs_strerror(rc));
         return rc == BS_EINVAL ? 2 : 1;
     }
@@ -526,14 +951,46 @@ static int cmd_ping(const char *endpoints, int64_t timeout)
     return code;
 }
 
+/* ---------------------------------------------------------- the command */
+
+#define BIT(f) (1ULL << (f))
+#define COMMON (BIT(F_ENDPOINTS) | BIT(F_TIMEOUT) | BIT(F_HELP))
+
+enum cmd {
+    C_STATUS,
+    C_LIST_NODES,
+    C_LIST_PARTITIONS,
+    C_PARTITION_INFO,
+    C_HEALTH,
+    C_PING_NODE,
+    C_PING,
+};
+
+/* Each command and the flags it takes. */
+static const struct {
+    const char *name;
+    uint64_t flags;
+} cmds[] = {
+    [C_STATUS] = {"status", COMMON | BIT(F_OUTPUT)},
+    [C_LIST_NODES] = {"list-nodes", COMMON | BIT(F_OUTPUT)},
+    [C_LIST_PARTITIONS] = {"list-partitions", COMMON | BIT(F_OUTPUT)},
+    [C_PARTITION_INFO] = {"partition-info",
+                          COMMON | BIT(F_OUTPUT) | BIT(F_ID) | BIT(F_KEY)},
+    [C_HEALTH] = {"health", COMMON | BIT(F_OUTPUT)},
+    [C_PING_NODE] = {"ping-node", COMMON | BIT(F_OUTPUT) | BIT(F_ID)},
+    [C_PING] = {"ping", COMMON},
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
 int bs_cli_cluster(int argc, char **argv)
 {
-    const char *vals[F_N] = {0}, *pos[2] = {0}, *val;
+    const char *vals[F_N] = {0}, *pos[2] = {0}, *val, *name = NULL;
     char errmsg[BS_CLI_ERRMSG_SIZE], reason[BS_CLI_ERRMSG_SIZE];
-    const char *endpoints = DEFAULT_ENDPOINTS, *out = "table";
+    struct ctx c = {NULL, DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS, "table"};
     struct bs_cli_argv a;
-    uint64_t timeout = DEFAULT_TIMEOUT_MS;
-    size_t n_pos = 0;
+    uint64_t timeout = DEFAULT_TIMEOUT_MS, id = 0;
+    size_t n_pos = 0, cmd;
     int which;
 
     bs_cli_argv_init(&a, argc, argv, flags, F_N);
@@ -553,42 +1010,86 @@ int bs_cli_cluster(int argc, char **argv)
         }
         vals[which] = val ? val : "";
     }
-    if (a.seen & (1ULL << F_HELP)) {
+    if (a.seen & BIT(F_HELP)) {
         usage(stdout);
         return 0;
     }
     if (n_pos == 0) {
-        snprintf(errmsg, sizeof(errmsg), "missing command (status or ping)");
+        snprintf(errmsg, sizeof(errmsg),
+                 "missing command (see basalt cluster --help)");
         goto usage_err;
     }
+    for (cmd = 0; cmd < N_CMDS; cmd++) {
+        if (strcmp(pos[0], cmds[cmd].name) == 0)
+            break;
+    }
+    if (cmd == N_CMDS) {
+        snprintf(errmsg, sizeof(errmsg),
+                 "unknown command '%.64s' (see basalt cluster --help)", pos[0]);
+        goto usage_err;
+    }
+    name = c.cmd = cmds[cmd].name;
+    for (int f = 0; f < F_N; f++) {
+        if ((a.seen & BIT(f)) && !(cmds[cmd].flags & BIT(f))) {
+            snprintf(errmsg, sizeof(errmsg), "--%s does not apply here",
+                     flags[f].name);
+            goto usage_err;
+        }
+    }
     if (vals[F_ENDPOINTS])
-        endpoints = vals[F_ENDPOINTS];
+        c.endpoints = vals[F_ENDPOINTS];
     if (vals[F_TIMEOUT] &&
         bs_cli_parse_uint(vals[F_TIMEOUT], 1, 3600000, &timeout, reason)) {
         snprintf(errmsg, sizeof(errmsg), "--timeout-ms: %.400s", reason);
         goto usage_err;
     }
+    c.timeout = (int64_t)timeout;
     if (vals[F_OUTPUT]) {
-        out = vals[F_OUTPUT];
-        if (strcmp(out, "table") != 0 && strcmp(out, "json") != 0 &&
-            strcmp(out, "yaml") != 0) {
+        c.out = vals[F_OUTPUT];
+        if (strcmp(c.out, "table") != 0 && strcmp(c.out, "json") != 0 &&
+            strcmp(c.out, "yaml") != 0) {
             snprintf(errmsg, sizeof(errmsg),
-                     "--output: '%.64s' is not table, json or yaml", out);
+                     "--output: '%.64s' is not table, json or yaml", c.out);
             goto usage_err;
         }
     }
-    if (strcmp(pos[0], "status") == 0)
-        return cmd_status(endpoints, (int64_t)timeout, out);
-    if (strcmp(pos[0], "ping") == 0) {
-        if (vals[F_OUTPUT]) {
-            snprintf(errmsg, sizeof(errmsg), "--output applies to status");
-            goto usage_err;
-        }
-        return cmd_ping(endpoints, (int64_t)timeout);
+    if (vals[F_ID] && bs_cli_parse_uint(vals[F_ID], cmd == C_PING_NODE ? 1 : 0,
+                                        UINT64_MAX, &id, reason)) {
+        snprintf(errmsg, sizeof(errmsg), "--id: %.400s", reason);
+        goto usage_err;
     }
-    snprintf(errmsg, sizeof(errmsg), "unknown command '%.64s' (status or ping)",
-             pos[0]);
+    if (cmd == C_PARTITION_INFO && !vals[F_ID] == !vals[F_KEY]) {
+        snprintf(errmsg, sizeof(errmsg), "give exactly one of --id and --key");
+        goto usage_err;
+    }
+    if (vals[F_KEY] && vals[F_KEY][0] == '\0') {
+        snprintf(errmsg, sizeof(errmsg), "--key: the key is empty");
+        goto usage_err;
+    }
+    if (cmd == C_PING_NODE && !vals[F_ID]) {
+        snprintf(errmsg, sizeof(errmsg), "--id is required");
+        goto usage_err;
+    }
+
+    switch (cmd) {
+    case C_STATUS:
+        return cmd_status(&c, true, true);
+    case C_LIST_NODES:
+        return cmd_status(&c, true, false);
+    case C_LIST_PARTITIONS:
+        return cmd_status(&c, false, true);
+    case C_PARTITION_INFO:
+        return cmd_partition_info(&c, id, vals[F_KEY]);
+    case C_HEALTH:
+        return cmd_health(&c);
+    case C_PING_NODE:
+        return cmd_ping_node(&c, id);
+    default:
+        return cmd_ping(c.endpoints, c.timeout);
+    }
+
 usage_err:
-    fprintf(stderr, "basalt cluster: %s\n", errmsg);
+    fprintf(stderr, "basalt cluster%s%s: %s\n", name ? " " : "",
+            name ? name : "", errmsg);
     return 2;
 }

@@ -16,8 +16,9 @@ PACKAGES=(
     libyaml-dev libmicrohttpd-dev
     # code generators
     nanopb protobuf-compiler
-    # tests: unit framework, memory checker, etcd for side-by-side runs
-    check valgrind etcd-server etcd-client
+    # tests: unit framework, memory checker, etcd for side-by-side runs,
+    # jq for the integration tests that read the CLI's JSON
+    check valgrind etcd-server etcd-client jq
     # formatting
     clang-format
 )
