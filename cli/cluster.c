@@ -36,7 +36,7 @@
 #define DEFAULT_ENDPOINTS  "127.0.0.1:2379"
 #define DEFAULT_TIMEOUT_MS 5000
 
-enum { F_ENDPOINTS, F_OUTPUT, F_TIMEOUT, F_ID, F_KEY, F_HELP, F_N };
+enum { F_ENDPOINTS, F_OUTPUT, F_TIMEOUT, F_ID, F_KEY, F_TO, F_HELP, F_N };
 
 static const struct bs_cli_flag flags[] = {
     [F_ENDPOINTS] = {"endpoints", 0, BS_CLI_ARG_REQUIRED},
@@ -44,6 +44,7 @@ static const struct bs_cli_flag flags[] = {
     [F_TIMEOUT] = {"timeout-ms", 0, BS_CLI_ARG_REQUIRED},
     [F_ID] = {"id", 0, BS_CLI_ARG_REQUIRED},
     [F_KEY] = {"key", 0, BS_CLI_ARG_REQUIRED},
+    [F_TO] = {"to", 0, BS_CLI_ARG_REQUIRED},
     [F_HELP] = {"help", 'h', BS_CLI_ARG_NONE},
 };
 
@@ -67,6 +68,9 @@ static void usage(FILE *f)
             "  health             pings every node; fails unless every node\n"
             "                     answers and every shard has a leader\n"
             "  ping-node --id N   pings the node with id N\n"
+            "  transfer-leader --id N --to NODE\n"
+            "                     hands shard N's leadership to its replica\n"
+            "                     on node NODE; waits until NODE leads\n"
             "  ping               pings each endpoint in turn (not -o)\n"
             "\n"
             "Shard 0 is the placement group: it holds no user keys.\n"
@@ -75,8 +79,10 @@ static void usage(FILE *f)
             "flags:\n"
             "  --endpoints H:P,...  nodes' client addresses (default %s)\n"
             "  -o, --output FMT     table (default), json or yaml\n"
-            "  --id N               partition-info: shard id; ping-node: "
-            "node id\n"
+            "  --id N               partition-info, transfer-leader: shard "
+            "id;\n"
+            "                       ping-node: node id\n"
+            "  --to NODE            transfer-leader: the node to lead\n"
             "  --key K              partition-info: a key of the shard\n"
             "  --timeout-ms MS      per request (default %d)\n"
             "  -h, --help           this text\n",
@@ -807,6 +813,52 @@ out:
     return code;
 }
 
+/* transfer-leader --id SHARD --to NODE: the node answering forwards it to
+ * the shard's leader, which answers once NODE leads. */
+static int cmd_transfer_leader(const struct ctx *c, uint64_t shard,
+                               uint64_t to)
+{
+    char em[BS_RPC_ERRMSG_LEN] = "";
+    struct bs_adm_transfer t = {shard, to, 0}, r;
+    uint8_t *req = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    int code = 1, rc;
+
+    rc = bs_adm_transfer_req_encode(&t, &req, &len, em);
+    if (rc != 0) {
+        code = failed(c, "%s", em[0] ? em : bs_strerror(rc));
+        goto out;
+    }
+    if (call(c, BS_ADM_METHOD_TRANSFER_LEADER, req, len, &resp, &resp_len) !=
+        0)
+        goto out;
+    rc = bs_adm_transfer_resp_decode(resp, resp_len, &r, em);
+    if (rc != 0) {
+        code = failed(c, "bad TransferLeader response: %s",
+                      em[0] ? em : bs_strerror(rc));
+        goto out;
+    }
+    if (strcmp(c->out, "table") == 0) {
+        printf("shard %" PRIu64 ": node %" PRIu64 " leads (term %" PRIu64
+               ")\n",
+               r.shard_id, r.node_id, r.term);
+        fflush(stdout);
+        code = 0;
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            add_u64(o, "shard", r.shard_id);
+            add_u64(o, "leader_node", r.node_id);
+            add_u64(o, "term", r.term);
+        }
+        code = print_tree(c, o);
+    }
+out:
+    free(req);
+    free(resp);
+    return code;
+}
+
 /* Appends ", item" (or "item" first) to buf[size] at *off, truncating. */
 static void append(char *buf, size_t size, size_t *off, const char *f, ...)
     __attribute__((format(printf, 4, 5)));
@@ -963,6 +1015,7 @@ enum cmd {
     C_PARTITION_INFO,
     C_HEALTH,
     C_PING_NODE,
+    C_TRANSFER_LEADER,
     C_PING,
 };
 
@@ -978,6 +1031,8 @@ static const struct {
                           COMMON | BIT(F_OUTPUT) | BIT(F_ID) | BIT(F_KEY)},
     [C_HEALTH] = {"health", COMMON | BIT(F_OUTPUT)},
     [C_PING_NODE] = {"ping-node", COMMON | BIT(F_OUTPUT) | BIT(F_ID)},
+    [C_TRANSFER_LEADER] = {"transfer-leader",
+                           COMMON | BIT(F_OUTPUT) | BIT(F_ID) | BIT(F_TO)},
     [C_PING] = {"ping", COMMON},
 };
 
@@ -989,7 +1044,7 @@ int bs_cli_cluster(int argc, char **argv)
     char errmsg[BS_CLI_ERRMSG_SIZE], reason[BS_CLI_ERRMSG_SIZE];
     struct ctx c = {NULL, DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS, "table"};
     struct bs_cli_argv a;
-    uint64_t timeout = DEFAULT_TIMEOUT_MS, id = 0;
+    uint64_t timeout = DEFAULT_TIMEOUT_MS, id = 0, to = 0;
     size_t n_pos = 0, cmd;
     int which;
 
@@ -1066,8 +1121,15 @@ int bs_cli_cluster(int argc, char **argv)
         snprintf(errmsg, sizeof(errmsg), "--key: the key is empty");
         goto usage_err;
     }
-    if (cmd == C_PING_NODE && !vals[F_ID]) {
+    if ((cmd == C_PING_NODE || cmd == C_TRANSFER_LEADER) && !vals[F_ID]) {
         snprintf(errmsg, sizeof(errmsg), "--id is required");
+        goto usage_err;
+    }
+    if (cmd == C_TRANSFER_LEADER &&
+        (!vals[F_TO] ||
+         bs_cli_parse_uint(vals[F_TO], 1, UINT32_MAX, &to, reason))) {
+        snprintf(errmsg, sizeof(errmsg), "--to: %.400s",
+                 vals[F_TO] ? reason : "the node id is required");
         goto usage_err;
     }
 
@@ -1084,6 +1146,8 @@ int bs_cli_cluster(int argc, char **argv)
         return cmd_health(&c);
     case C_PING_NODE:
         return cmd_ping_node(&c, id);
+    case C_TRANSFER_LEADER:
+        return cmd_transfer_leader(&c, id, to);
     default:
         return cmd_ping(c.endpoints, c.timeout);
     }

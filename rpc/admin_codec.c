@@ -1181,3 +1181,65 @@ int bs_adm_compact_resp_decode(const uint8_t *buf, size_t len,
     header_from_pb(&pm.header, hdr);
     return 0;
 }
+
+/* ================================================= TransferLeader */
+
+int bs_adm_transfer_req_encode(const struct bs_adm_transfer *t, uint8_t **out,
+                               size_t *len, char *errmsg)
+{
+    basalt_TransferLeaderRequest m = basalt_TransferLeaderRequest_init_zero;
+
+    m.shard_id = t->shard_id;
+    m.to_node = t->node_id;
+    return encode(basalt_TransferLeaderRequest_fields, &m,
+                  "TransferLeaderRequest", out, len, errmsg);
+}
+
+int bs_adm_transfer_req_decode(const uint8_t *buf, size_t len,
+                               struct bs_adm_transfer *t, char *errmsg)
+{
+    basalt_TransferLeaderRequest m = basalt_TransferLeaderRequest_init_zero;
+    struct dec d;
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    dec_init(&d, buf, len, errmsg);
+    rc = dec_run(&d, buf, len, basalt_TransferLeaderRequest_fields, &m,
+                 "TransferLeaderRequest");
+    if (rc != 0)
+        return rc;
+    t->shard_id = m.shard_id;
+    t->node_id = m.to_node;
+    return 0;
+}
+
+int bs_adm_transfer_resp_encode(const struct bs_adm_transfer *t,
+                                uint8_t **out, size_t *len, char *errmsg)
+{
+    basalt_TransferLeaderResponse m = basalt_TransferLeaderResponse_init_zero;
+
+    m.shard_id = t->shard_id;
+    m.leader_node = t->node_id;
+    m.term = t->term;
+    return encode(basalt_TransferLeaderResponse_fields, &m,
+                  "TransferLeaderResponse", out, len, errmsg);
+}
+
+int bs_adm_transfer_resp_decode(const uint8_t *buf, size_t len,
+                                struct bs_adm_transfer *t, char *errmsg)
+{
+    basalt_TransferLeaderResponse m = basalt_TransferLeaderResponse_init_zero;
+    struct dec d;
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    dec_init(&d, buf, len, errmsg);
+    rc = dec_run(&d, buf, len, basalt_TransferLeaderResponse_fields, &m,
+                 "TransferLeaderResponse");
+    if (rc != 0)
+        return rc;
+    t->shard_id = m.shard_id;
+    t->node_id = m.leader_node;
+    t->term = m.term;
+    return 0;
+}

@@ -257,10 +257,30 @@ int bs_adm_compact_resp_decode(const uint8_t *buf, size_t len,
                                struct bs_rpc_header *hdr /* out */,
                                char *errmsg);
 
+/* Admin.TransferLeader: the request (shard, target node) and the answer
+ * (shard, the node that leads now, its term). Return 0, BS_EPROTO,
+ * BS_ETOOBIG (decode) or BS_ENOMEM. */
+struct bs_adm_transfer {
+    uint64_t shard_id;
+    uint64_t node_id; /* request: to_node; response: leader_node */
+    uint64_t term;    /* response only */
+};
+int bs_adm_transfer_req_encode(const struct bs_adm_transfer *t, uint8_t **out,
+                               size_t *len, char *errmsg);
+int bs_adm_transfer_req_decode(const uint8_t *buf, size_t len,
+                               struct bs_adm_transfer *t /* out */,
+                               char *errmsg);
+int bs_adm_transfer_resp_encode(const struct bs_adm_transfer *t,
+                                uint8_t **out, size_t *len, char *errmsg);
+int bs_adm_transfer_resp_decode(const uint8_t *buf, size_t len,
+                                struct bs_adm_transfer *t /* out */,
+                                char *errmsg);
+
 /* The methods, for callers that register or call them. */
 #define BS_ADM_METHOD_CLUSTER_STATUS "/basalt.Admin/ClusterStatus"
 #define BS_ADM_METHOD_SHARD_INFO     "/basalt.Admin/ShardInfo"
 #define BS_ADM_METHOD_PING           "/basalt.Admin/Ping"
+#define BS_ADM_METHOD_TRANSFER_LEADER "/basalt.Admin/TransferLeader"
 #define BS_ADM_METHOD_ETCD_STATUS    "/etcdserverpb.Maintenance/Status"
 #define BS_ADM_METHOD_MEMBER_LIST    "/etcdserverpb.Cluster/MemberList"
 #define BS_ADM_METHOD_COMPACT        "/etcdserverpb.KV/Compact"

@@ -45,17 +45,20 @@ enum admin_kind {
     ADM_PING,
     ADM_ETCD_STATUS,
     ADM_MEMBER_LIST,
+    ADM_TRANSFER_LEADER,
 };
 
 struct admin_method {
     struct bs_node *n;
     enum admin_kind kind;
+    bool forwarded; /* arrived on the peer port: act here or refuse */
 };
 
 struct admin_task {
     struct bs_node *n;
-    struct bs_rpc_call *call;
+    struct bs_rpc_call *call; /* NULL once handed on */
     enum admin_kind kind;
+    bool forwarded;
     uint8_t *req;
     size_t len;
 };
@@ -321,6 +324,169 @@ static void answer_member_list(struct admin_task *t)
     reply_buf(t->call, rc, out, len, em);
 }
 
+/* ------------------------------------------------ leadership transfer */
+
+/*
+ * TransferLeader: the shard's leader (here, or the node a request is
+ * forwarded to over the peer channel) starts a Raft transfer to the
+ * target's replica, and the call is answered once the local replica sees
+ * the target lead (checked every tick; the transfer is restarted every
+ * second, since Raft gives one up after an election timeout), or after
+ * BS_NODE_TRANSFER_MS with BS_ETIMEDOUT.
+ */
+#define BS_NODE_TRANSFER_MS 5000
+
+struct xfer_wait {
+    struct bs_node *n;
+    struct bs_rpc_call *call;
+    uint64_t shard_id, to_node, target, deadline, next_try;
+    struct xfer_wait *next;
+};
+
+static void xfer_answer(struct xfer_wait *w, uint64_t term)
+{
+    struct bs_adm_transfer r = {w->shard_id, w->to_node, term};
+    uint8_t *out = NULL;
+    size_t len = 0;
+    char em[256] = "";
+    int rc = bs_adm_transfer_resp_encode(&r, &out, &len, em);
+    reply_buf(w->call, rc, out, len, em);
+}
+
+void bs_node__admin_tick(struct bs_node *n)
+{
+    uint64_t now = bs_node__now();
+    struct xfer_wait **pp = &n->xfers;
+    while (*pp) {
+        struct xfer_wait *w = *pp;
+        struct bs_eng_group_info gi;
+        int rc = bs_eng_store_group(n->store, w->shard_id, &gi);
+        bool done = rc == 0 && gi.leader == w->target;
+        if (done) {
+            xfer_answer(w, gi.term);
+        } else if (rc != 0 || now >= w->deadline) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "basalt: shard %" PRIu64 "'s leadership did not move "
+                     "to node %" PRIu64 " within %d ms",
+                     w->shard_id, w->to_node, BS_NODE_TRANSFER_MS);
+            (void)bs_rpc_call_fail(w->call, rc ? rc : BS_ETIMEDOUT, msg);
+            done = true;
+        } else if (now >= w->next_try && gi.role == BS_RAFT_LEADER) {
+            (void)bs_eng_store_transfer_leader(n->store, w->shard_id,
+                                               w->target);
+            w->next_try = now + 1000;
+        }
+        if (done) {
+            *pp = w->next;
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+void bs_node__admin_fail_waiting(struct bs_node *n)
+{
+    while (n->xfers) {
+        struct xfer_wait *w = n->xfers;
+        n->xfers = w->next;
+        (void)bs_rpc_call_fail(w->call, BS_EUNAVAIL,
+                               "basalt: the node is stopping");
+        free(w);
+    }
+}
+
+/* CQ thread: the leader's node answered a forwarded transfer: relay. */
+static void on_xfer_forwarded(void *ctx, const struct bs_rpc_result *res)
+{
+    struct bs_rpc_call *call = ctx;
+    if (res->rc == 0)
+        (void)bs_rpc_call_reply(call, res->data, res->len);
+    else
+        (void)bs_rpc_call_fail(call, res->rc, res->msg[0] ? res->msg : NULL);
+}
+
+static void answer_transfer(struct admin_task *t)
+{
+    struct bs_node *n = t->n;
+    struct bs_adm_transfer req;
+    char em[256] = "";
+    int rc = bs_adm_transfer_req_decode(t->req, t->len, &req, em);
+    if (rc != 0) {
+        (void)bs_rpc_call_fail(t->call, rc, em);
+        return;
+    }
+    const struct bs_pd_state *pd = bs_node__pd(n);
+    const struct bs_pd_shard *ps =
+        pd ? bs_pd_shard_find(pd, req.shard_id) : NULL;
+    if (!pd) {
+        (void)bs_rpc_call_fail(t->call, BS_EUNAVAIL,
+                               "basalt: this node has no placement view yet");
+        return;
+    }
+    if (!ps) {
+        snprintf(em, sizeof(em), "basalt: there is no shard %" PRIu64,
+                 req.shard_id);
+        (void)bs_rpc_call_fail(t->call, BS_ENOTFOUND, em);
+        return;
+    }
+    const struct bs_pd_replica *to = bs_pd_shard_replica_on(ps, req.node_id);
+    if (!to || to->role != BS_PD_ROLE_VOTER) {
+        snprintf(em, sizeof(em),
+                 "basalt: node %" PRIu64 " holds no voting "
+                 "replica of shard %" PRIu64,
+                 req.node_id, req.shard_id);
+        (void)bs_rpc_call_fail(t->call, BS_EINVAL, em);
+        return;
+    }
+    struct bs_eng_group_info gi;
+    bool local = bs_eng_store_group(n->store, req.shard_id, &gi) == 0;
+    if (local && gi.leader == to->id) {
+        struct xfer_wait w = {
+            .call = t->call, .shard_id = req.shard_id, .to_node = req.node_id};
+        xfer_answer(&w, gi.term);
+        t->call = NULL;
+        return;
+    }
+    if (local && gi.role == BS_RAFT_LEADER) {
+        struct xfer_wait *w = calloc(1, sizeof(*w));
+        if (!w) {
+            (void)bs_rpc_call_fail(t->call, BS_ENOMEM, NULL);
+            return;
+        }
+        uint64_t now = bs_node__now();
+        *w = (struct xfer_wait){n,           t->call, req.shard_id,
+                                req.node_id, to->id,  now + BS_NODE_TRANSFER_MS,
+                                now + 1000,  n->xfers};
+        n->xfers = w;
+        t->call = NULL;
+        (void)bs_eng_store_transfer_leader(n->store, req.shard_id, to->id);
+        return;
+    }
+    /* The leader is elsewhere: ask its node (once; it does not forward). */
+    uint64_t leader = local && gi.leader ? gi.leader : ps->leader;
+    uint64_t node = leader ? BS_ENG_REPLICA_NODE(leader) : 0;
+    struct bs_rpc_channel *ch =
+        node && node != n->o.node_id ? bs_peer_net_channel(n->net, node) : NULL;
+    if (t->forwarded || !ch) {
+        snprintf(em, sizeof(em),
+                 "basalt: shard %" PRIu64 " has no leader "
+                 "this node can reach; try again",
+                 req.shard_id);
+        (void)bs_rpc_call_fail(t->call, BS_ENOTLEADER, em);
+        return;
+    }
+    rc = bs_rpc_channel_call(ch, BS_ADM_METHOD_TRANSFER_LEADER, t->req, t->len,
+                             BS_NODE_TRANSFER_MS + 1000, on_xfer_forwarded,
+                             t->call);
+    if (rc != 0)
+        (void)bs_rpc_call_fail(t->call, BS_EUNREACHABLE,
+                               "basalt: the shard leader's node is "
+                               "unreachable");
+    t->call = NULL;
+}
+
 static void task_admin(void *ctx, bool cancelled)
 {
     struct admin_task *t = ctx;
@@ -343,6 +509,9 @@ static void task_admin(void *ctx, bool cancelled)
             break;
         case ADM_MEMBER_LIST:
             answer_member_list(t);
+            break;
+        case ADM_TRANSFER_LEADER:
+            answer_transfer(t);
             break;
         }
     }
@@ -399,6 +568,7 @@ static void admin_unary(struct bs_rpc_call *call, const void *req, size_t len,
     t->n = m->n;
     t->call = call;
     t->kind = m->kind;
+    t->forwarded = m->forwarded;
     if (bs_node__post(m->n, task_admin, t) != 0) {
         free(t->req);
         free(t);
@@ -417,22 +587,30 @@ int bs_node__admin_register(struct bs_node *n)
         {"/basalt.Admin/Ping", ADM_PING},
         {"/etcdserverpb.Maintenance/Status", ADM_ETCD_STATUS},
         {"/etcdserverpb.Cluster/MemberList", ADM_MEMBER_LIST},
+        {BS_ADM_METHOD_TRANSFER_LEADER, ADM_TRANSFER_LEADER},
     };
     size_t k = sizeof(tab) / sizeof(tab[0]);
-    struct admin_method *ms = calloc(k, sizeof(*ms));
+    struct admin_method *ms = calloc(k + 1, sizeof(*ms));
     if (!ms)
         return BS_ENOMEM;
     n->admin_methods_ = ms;
     for (size_t i = 0; i < k; i++) {
-        ms[i] = (struct admin_method){n, tab[i].kind};
+        ms[i] = (struct admin_method){n, tab[i].kind, false};
         int rc = bs_rpc_server_add_unary(n->client_srv, tab[i].name,
                                          admin_unary, &ms[i]);
         if (rc != 0)
             return rc;
     }
-    /* Ping on the peer port too: nodes ask each other. */
-    return bs_rpc_server_add_unary(n->peer_srv, "/basalt.Admin/Ping",
-                                   admin_unary, &ms[2]);
+    /* Ping on the peer port too: nodes ask each other; and transfers that
+     * a node forwards to the shard leader's node (acted on, not forwarded
+     * again). */
+    ms[k] = (struct admin_method){n, ADM_TRANSFER_LEADER, true};
+    int rc = bs_rpc_server_add_unary(n->peer_srv, "/basalt.Admin/Ping",
+                                     admin_unary, &ms[2]);
+    if (rc == 0)
+        rc = bs_rpc_server_add_unary(n->peer_srv, BS_ADM_METHOD_TRANSFER_LEADER,
+                                     admin_unary, &ms[k]);
+    return rc;
 }
 
 /* ----------------------------------------------------------- HTTP pages */

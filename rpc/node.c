@@ -757,6 +757,7 @@ static void *loop_main(void *arg)
             if (n->next_tick_ms <= now) /* fell behind: don't burst */
                 n->next_tick_ms = now + (uint64_t)n->o.tick_ms;
             bs_node__kv_tick(n);
+            bs_node__admin_tick(n);
             if (n->ticks % (uint64_t)(1000 / n->o.tick_ms + 1) == 0)
                 housekeeping(n);
         }
@@ -778,6 +779,7 @@ static void *loop_main(void *arg)
     }
     free(batch);
     bs_node__kv_fail_waiting(n);
+    bs_node__admin_fail_waiting(n);
     return NULL;
 }
 

@@ -54,6 +54,7 @@ struct node_peer_seen {
 struct kv_op;    /* kv_svc.c */
 struct fwd_peer; /* kv_svc.c: the Forward stream to one peer */
 struct fwd_in;   /* kv_svc.c: a Forward stream from one peer */
+struct xfer_wait; /* admin_svc.c: a leadership transfer being waited on */
 
 /* The forward table: ids of forwarded requests in flight map to their op
  * by id & (size - 1) (a slot taken by an older op: the request goes as a
@@ -105,6 +106,7 @@ struct bs_node {
     struct kv_op **fwd_slots; /* BS_FWD_SLOTS entries (owned) */
     uint64_t fwd_next_id;
     struct fwd_in *fwd_dirty; /* inbound streams with answers to send */
+    struct xfer_wait *xfers;  /* TransferLeader calls waiting (owned) */
     bool registered;          /* placement holds our addresses */
     /* A node outside the placement group routes by a copy of its state,
      * fetched from a member every second (owned; NULL until the first). */
@@ -190,6 +192,10 @@ void bs_node__kv_fail_waiting(struct bs_node *n);
 
 /* admin_svc.c */
 int bs_node__admin_register(struct bs_node *n);
+/* Loop thread, every tick: answers the transfers that completed. */
+void bs_node__admin_tick(struct bs_node *n);
+/* The loop stopped: answers the transfers still waiting (UNAVAILABLE). */
+void bs_node__admin_fail_waiting(struct bs_node *n);
 /* The HTTP pages (http.h ops). */
 int bs_node__metrics(void *ctx, char **body, size_t *len);
 int bs_node__status_json(void *ctx, char **body, size_t *len);

@@ -169,9 +169,34 @@ assert_rc 2 "list-partitions --bogus" bcluster 1 list-partitions --bogus
 assert_match -- '--bogus' "$OUT" "an unknown flag is named"
 assert_rc 2 "unknown command" bcluster 1 list-everything
 assert_ok "cluster --help" "$BASALT" cluster --help
-for c in list-nodes list-partitions partition-info health ping-node; do
+for c in list-nodes list-partitions partition-info health ping-node \
+    transfer-leader; do
     assert_match "^  $c" "$OUT" "cluster --help lists $c"
 done
+
+# ---------------------------------------------------------------- 5b.
+log "5b. transfer-leader: shard 4's leadership moves to each node in turn"
+for to in 1 2 3; do
+    # Asked through the node after the target: it may not lead the shard
+    # and then forwards the request to the node that does.
+    via=$((to % 3 + 1))
+    assert_ok "transfer-leader --id 4 --to $to via node $via" \
+        bcluster "$via" transfer-leader --id 4 --to "$to" -o json
+    assert_eq "$to" "$(jq -r .leader_node <<<"$OUT")" \
+        "transfer-leader reports node $to leading"
+    assert_ok "partition-info --id 4 after the transfer" \
+        bcluster "$to" partition-info --id 4 -o json
+    assert_eq "$to" "$(jq -r '.leader_node // .shard.leader_node' <<<"$OUT")" \
+        "shard 4 is led by node $to"
+done
+assert_ok "a put in shard 4 after the transfers" ectl 1 put a-after-transfer v
+assert_rc 1 "transfer-leader to a node without a replica" \
+    bcluster 1 transfer-leader --id 4 --to 9
+assert_match 'no voting replica' "$OUT" "the reason names the missing replica"
+assert_rc 1 "transfer-leader of an unknown shard" \
+    bcluster 1 transfer-leader --id 99 --to 1
+assert_rc 2 "transfer-leader without --to" bcluster 1 transfer-leader --id 4
+assert_match -- '--to' "$OUT" "the usage error names --to"
 
 # ---------------------------------------------------------------- 6.
 log "6. kill -9 node 3: health fails naming it"
