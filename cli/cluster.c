@@ -815,8 +815,7 @@ out:
 
 /* transfer-leader --id SHARD --to NODE: the node answering forwards it to
  * the shard's leader, which answers once NODE leads. */
-static int cmd_transfer_leader(const struct ctx *c, uint64_t shard,
-                               uint64_t to)
+static int cmd_transfer_leader(const struct ctx *c, uint64_t shard, uint64_t to)
 {
     char em[BS_RPC_ERRMSG_LEN] = "";
     struct bs_adm_transfer t = {shard, to, 0}, r;
@@ -829,8 +828,7 @@ static int cmd_transfer_leader(const struct ctx *c, uint64_t shard,
         code = failed(c, "%s", em[0] ? em : bs_strerror(rc));
         goto out;
     }
-    if (call(c, BS_ADM_METHOD_TRANSFER_LEADER, req, len, &resp, &resp_len) !=
-        0)
+    if (call(c, BS_ADM_METHOD_TRANSFER_LEADER, req, len, &resp, &resp_len) != 0)
         goto out;
     rc = bs_adm_transfer_resp_decode(resp, resp_len, &r, em);
     if (rc != 0) {
@@ -839,8 +837,7 @@ static int cmd_transfer_leader(const struct ctx *c, uint64_t shard,
         goto out;
     }
     if (strcmp(c->out, "table") == 0) {
-        printf("shard %" PRIu64 ": node %" PRIu64 " leads (term %" PRIu64
-               ")\n",
+        printf("shard %" PRIu64 ": node %" PRIu64 " leads (term %" PRIu64 ")\n",
                r.shard_id, r.node_id, r.term);
         fflush(stdout);
         code = 0;

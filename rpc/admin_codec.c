@@ -1213,8 +1213,8 @@ int bs_adm_transfer_req_decode(const uint8_t *buf, size_t len,
     return 0;
 }
 
-int bs_adm_transfer_resp_encode(const struct bs_adm_transfer *t,
-                                uint8_t **out, size_t *len, char *errmsg)
+int bs_adm_transfer_resp_encode(const struct bs_adm_transfer *t, uint8_t **out,
+                                size_t *len, char *errmsg)
 {
     basalt_TransferLeaderResponse m = basalt_TransferLeaderResponse_init_zero;
 
