@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -565,9 +566,20 @@ static void print_banner(const struct demo *d)
     for (int i = 0; i < d->n; i++)
         printf("%s%s", i ? "," : "", d->nodes[i].client_addr);
     printf(" put hello world\n");
-    printf("         basalt kv get hello --endpoints=%s\n",
+    /* This binary's path, shortened to one relative to the working
+     * directory when it lies below it: a command the user can paste. */
+    char self[PATH_MAX] = "basalt", cwd[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 6] = '\0';
+    const char *shown = self;
+    if (getcwd(cwd, sizeof(cwd)) != NULL) {
+        size_t cl = strlen(cwd);
+        if (strncmp(self, cwd, cl) == 0 && self[cl] == '/')
+            shown = self + cl + 1;
+    }
+    printf("         %s kv get hello --endpoints=%s\n", shown,
            d->nodes[0].client_addr);
-    printf("         basalt cluster status --endpoints=%s\n",
+    printf("         %s cluster status --endpoints=%s\n", shown,
            d->nodes[0].client_addr);
     printf("  Ctrl-C stops the cluster.\n");
     fflush(stdout);
