@@ -11,13 +11,13 @@
  * callbacks more than once, so they are pure functions of their source.
  * Decoding points each callback at its destination in the C struct with
  * the limit that applies; a callback that fails records a BS_E* code and
- * a sentence in struct dec, and the first error wins.
+ * a sentence in struct bs_rpc__dec, and the first error wins.
  *
  * Every decoder copies (see admin_codec.h). The wire-type trap of codec.c
  * applies here too: for a callback field sent with a non-length-delimited
  * wire type nanopb hands the callback a substream over a copy on its own
- * stack, so dec_in_buf() checks that a callback's stream lies inside the
- * caller's buffer and calls the field malformed otherwise.
+ * stack, so bs_rpc__dec_in_buf() checks that a callback's stream lies inside
+ * the caller's buffer and calls the field malformed otherwise.
  *
  * Partial results are freed on error by the same free functions the
  * caller uses: an element is counted in its array before it is decoded,
@@ -34,88 +34,20 @@
 
 #include "admin.pb.h"
 #include "admin_codec.h"
+#include "pb_int.h"
 #include "rpc.pb.h"
 
-static void vset_msg(char *errmsg, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-static void set_msg(char *errmsg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void vset_msg(char *errmsg, const char *fmt, va_list ap)
-{
-    if (errmsg != NULL)
-        vsnprintf(errmsg, BS_RPC_ERRMSG_LEN, fmt, ap);
-}
-
-static void set_msg(char *errmsg, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vset_msg(errmsg, fmt, ap);
-    va_end(ap);
-}
-
-/* Makes room for element n of an array of elements of size sz whose
- * capacity is *cap: returns arr itself, or a larger copy (the caller
- * stores it back), or NULL on out-of-memory (arr is then intact). */
-static void *grow(void *arr, size_t *cap, size_t n, size_t sz)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return arr;
-    ncap = *cap ? *cap * 2 : 4;
-    if (ncap > SIZE_MAX / sz)
-        return NULL;
-    p = realloc(arr, ncap * sz);
-    if (p == NULL)
-        return NULL;
-    *cap = ncap;
-    return p;
-}
 
 /* ============================================================ encoding */
 
-/* A byte string or string to write; omitted when empty (proto3's
- * default), except as an element of a repeated field (always). */
-struct bytes_src {
-    const void *p;
-    size_t len;
-    bool always;
-};
-
-static bool enc_bytes_cb(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
-{
-    const struct bytes_src *b = *arg;
-
-    if (b->len == 0 && !b->always)
-        return true;
-    return pb_encode_tag_for_field(s, f) &&
-           pb_encode_string(s, (const pb_byte_t *)b->p, b->len);
-}
-
-static pb_callback_t enc_bytes(struct bytes_src *b, const void *p, size_t len)
-{
-    pb_callback_t cb;
-
-    b->p = p;
-    b->len = len;
-    b->always = false;
-    cb.funcs.encode = enc_bytes_cb;
-    cb.arg = b;
-    return cb;
-}
-
 /* A C string (checked NUL-terminated beforehand). */
-static pb_callback_t enc_str(struct bytes_src *b, const char *s)
+static pb_callback_t enc_str(struct bs_rpc__bytes *b, const char *s)
 {
-    return enc_bytes(b, s, strlen(s));
+    return bs_rpc__enc_bytes(b, s, strlen(s));
 }
 
 /* A repeated string of zero elements (s empty) or one. */
-static pb_callback_t enc_str_list(struct bytes_src *b, const char *s)
+static pb_callback_t enc_str_list(struct bs_rpc__bytes *b, const char *s)
 {
     pb_callback_t cb = enc_str(b, s);
 
@@ -128,39 +60,15 @@ static pb_callback_t enc_str_list(struct bytes_src *b, const char *s)
 static int encode(const pb_msgdesc_t *fields, const void *msg, const char *what,
                   uint8_t **out, size_t *len, char *errmsg)
 {
-    pb_ostream_t os;
-    size_t size;
-    uint8_t *buf;
-
-    *out = NULL;
-    *len = 0;
-    if (!pb_get_encoded_size(&size, fields, msg)) {
-        set_msg(errmsg, "cannot encode %s", what);
-        return BS_EINVAL;
-    }
-    buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        set_msg(errmsg, "out of memory encoding %s (%zu bytes)", what, size);
-        return BS_ENOMEM;
-    }
-    os = pb_ostream_from_buffer(buf, size);
-    if (!pb_encode(&os, fields, msg)) {
-        free(buf);
-        set_msg(errmsg, "cannot encode %s: %s", what, PB_GET_ERROR(&os));
-        return BS_EINVAL;
-    }
-    assert(os.bytes_written == size);
-    *out = buf;
-    *len = size;
-    return 0;
+    return bs_rpc__encode(fields, msg, what, NULL, errmsg, out, len);
 }
 
 /* A string field of a struct is NUL-terminated within its array. */
 static int check_str(const char *s, size_t cap, const char *what, char *errmsg)
 {
     if (memchr(s, '\0', cap) == NULL) {
-        set_msg(errmsg, "%s is not NUL-terminated within its %zu bytes", what,
-                cap);
+        bs_rpc__set_msg(errmsg, "%s is not NUL-terminated within its %zu bytes",
+                        what, cap);
         return BS_EINVAL;
     }
     return 0;
@@ -185,20 +93,21 @@ static int check_node(const struct bs_adm_node *n, size_t i, char *errmsg)
 static int check_shard(const struct bs_adm_shard *sh, char *errmsg)
 {
     if (sh->n_replicas > BS_RAFT_MAX_MEMBERS) {
-        set_msg(errmsg, "shard %llu has %u replicas, more than %d",
-                (unsigned long long)sh->id, sh->n_replicas,
-                BS_RAFT_MAX_MEMBERS);
+        bs_rpc__set_msg(errmsg, "shard %llu has %u replicas, more than %d",
+                        (unsigned long long)sh->id, sh->n_replicas,
+                        BS_RAFT_MAX_MEMBERS);
         return BS_EINVAL;
     }
     if (sh->start_len > BS_ADM_MAX_KEY || sh->end_len > BS_ADM_MAX_KEY) {
-        set_msg(errmsg, "shard %llu: a boundary is longer than %d bytes",
-                (unsigned long long)sh->id, BS_ADM_MAX_KEY);
+        bs_rpc__set_msg(errmsg,
+                        "shard %llu: a boundary is longer than %d bytes",
+                        (unsigned long long)sh->id, BS_ADM_MAX_KEY);
         return BS_EINVAL;
     }
     if ((sh->start_len > 0 && sh->start == NULL) ||
         (sh->end_len > 0 && sh->end == NULL)) {
-        set_msg(errmsg, "shard %llu: a boundary is NULL with a length",
-                (unsigned long long)sh->id);
+        bs_rpc__set_msg(errmsg, "shard %llu: a boundary is NULL with a length",
+                        (unsigned long long)sh->id);
         return BS_EINVAL;
     }
     return 0;
@@ -206,138 +115,25 @@ static int check_shard(const struct bs_adm_shard *sh, char *errmsg)
 
 /* ============================================================ decoding */
 
-struct dec {
-    uintptr_t base, end; /* the caller's buffer */
-    int err;             /* first error of a callback, 0 = none */
-    char *errmsg;
-};
-
-static void dec_init(struct dec *d, const uint8_t *buf, size_t len,
-                     char *errmsg)
-{
-    memset(d, 0, sizeof *d);
-    d->base = (uintptr_t)buf;
-    d->end = (uintptr_t)buf + len;
-    d->errmsg = errmsg;
-    if (errmsg != NULL)
-        errmsg[0] = '\0';
-}
-
-static bool dec_fail(struct dec *d, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool dec_fail(struct dec *d, int err, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (d->err == 0) {
-        d->err = err;
-        va_start(ap, fmt);
-        vset_msg(d->errmsg, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
-
-/* nanopb refused the bytes of what (unless a callback failed first). */
-static bool dec_pb_fail(struct dec *d, pb_istream_t *s, const char *what)
-{
-    return dec_fail(d, BS_EPROTO, "malformed %s: %s", what, PB_GET_ERROR(s));
-}
-
-/* Checks the size of a whole message before decoding it. */
-static bool dec_check_size(struct dec *d, size_t len, const char *what)
-{
-    if (len > BS_RPC_DEFAULT_MAX_MESSAGE)
-        return dec_fail(d, BS_ETOOBIG,
-                        "%s is %zu bytes, more than the limit of %u", what, len,
-                        BS_RPC_DEFAULT_MAX_MESSAGE);
-    return true;
-}
 
 /* Runs pb_decode over the whole of buf; returns 0 or the first error. */
-static int dec_run(struct dec *d, const uint8_t *buf, size_t len,
+static int dec_run(struct bs_rpc__dec *d, const uint8_t *buf, size_t len,
                    const pb_msgdesc_t *fields, void *msg, const char *what)
 {
     pb_istream_t s;
 
-    if (!dec_check_size(d, len, what))
+    if (!bs_rpc__dec_check_size(d, len, what))
         return d->err;
     s = pb_istream_from_buffer(buf, len);
     if (!pb_decode(&s, fields, msg) && d->err == 0)
-        dec_pb_fail(d, &s, what);
+        bs_rpc__dec_pb_fail(d, &s, what);
     return d->err;
-}
-
-/* The rest of stream s lies inside the caller's buffer: the field was
- * length-delimited (see the file comment). */
-static bool dec_in_buf(struct dec *d, pb_istream_t *s, const char *what)
-{
-    uintptr_t at = (uintptr_t)s->state;
-
-    if (at < d->base || at > d->end || s->bytes_left > d->end - at)
-        return dec_fail(d, BS_EPROTO, "malformed %s: wrong wire type", what);
-    return true;
-}
-
-/* A byte string copied into a malloc'd buffer (NULL when empty); a second
- * occurrence replaces (and frees) the first, as protobuf's last-wins. */
-struct copy_dst {
-    struct dec *d;
-    const char *what;
-    size_t max;
-    uint8_t **p;
-    size_t *n;
-};
-
-static bool copy_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
-{
-    struct copy_dst *c = *arg;
-    size_t n = s->bytes_left;
-    uint8_t *cp = NULL;
-
-    (void)f;
-    if (!dec_in_buf(c->d, s, c->what))
-        return false;
-    if (n > c->max)
-        return dec_fail(c->d, BS_ETOOBIG,
-                        "%s is %zu bytes, more than the limit of %zu", c->what,
-                        n, c->max);
-    if (n > 0) {
-        cp = malloc(n);
-        if (cp == NULL)
-            return dec_fail(c->d, BS_ENOMEM, "out of memory copying %s",
-                            c->what);
-        if (!pb_read(s, cp, n)) {
-            free(cp);
-            return dec_pb_fail(c->d, s, c->what);
-        }
-    }
-    free(*c->p);
-    *c->p = cp;
-    *c->n = n;
-    return true;
-}
-
-static pb_callback_t copy(struct copy_dst *c, struct dec *d, const char *what,
-                          size_t max, uint8_t **p, size_t *n)
-{
-    pb_callback_t cb;
-
-    c->d = d;
-    c->what = what;
-    c->max = max;
-    c->p = p;
-    c->n = n;
-    cb.funcs.decode = copy_cb;
-    cb.arg = c;
-    return cb;
 }
 
 /* A string into a char array of cap bytes (with its NUL). first_only: an
  * element of a repeated string of which only the first is kept. */
 struct str_dst {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     const char *what;
     char *dst;
     size_t cap;
@@ -351,30 +147,32 @@ static bool str_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     size_t n = s->bytes_left;
 
     (void)f;
-    if (!dec_in_buf(sd->d, s, sd->what))
+    if (!bs_rpc__dec_in_buf(sd->d, s, sd->what))
         return false;
     if (sd->first_only && sd->seen) {
         if (!pb_read(s, NULL, n))
-            return dec_pb_fail(sd->d, s, sd->what);
+            return bs_rpc__dec_pb_fail(sd->d, s, sd->what);
         return true;
     }
     if (n >= sd->cap)
-        return dec_fail(sd->d, BS_ETOOBIG,
-                        "%s is %zu bytes, more than the limit of %zu", sd->what,
-                        n, sd->cap - 1);
+        return bs_rpc__dec_fail(sd->d, BS_ETOOBIG,
+                                "%s is %zu bytes, more than the limit of %zu",
+                                sd->what, n, sd->cap - 1);
     if (!pb_read(s, (pb_byte_t *)sd->dst, n))
-        return dec_pb_fail(sd->d, s, sd->what);
+        return bs_rpc__dec_pb_fail(sd->d, s, sd->what);
     if (memchr(sd->dst, '\0', n) != NULL) {
         sd->dst[0] = '\0';
-        return dec_fail(sd->d, BS_EPROTO, "malformed %s: a NUL byte", sd->what);
+        return bs_rpc__dec_fail(sd->d, BS_EPROTO, "malformed %s: a NUL byte",
+                                sd->what);
     }
     sd->dst[n] = '\0';
     sd->seen = true;
     return true;
 }
 
-static pb_callback_t str(struct str_dst *sd, struct dec *d, const char *what,
-                         char *dst, size_t cap, bool first_only)
+static pb_callback_t str(struct str_dst *sd, struct bs_rpc__dec *d,
+                         const char *what, char *dst, size_t cap,
+                         bool first_only)
 {
     pb_callback_t cb;
 
@@ -441,7 +239,7 @@ static bool enc_replicas_cb(pb_ostream_t *s, const pb_field_t *f,
 
 /* The sources a ShardStatus's callbacks point at. */
 struct shard_src {
-    struct bytes_src start, end;
+    struct bs_rpc__bytes start, end;
     struct replicas_src reps;
 };
 
@@ -449,8 +247,8 @@ static void shard_to_pb(const struct bs_adm_shard *sh, basalt_ShardStatus *ps,
                         struct shard_src *x)
 {
     ps->id = sh->id;
-    ps->start = enc_bytes(&x->start, sh->start, sh->start_len);
-    ps->end = enc_bytes(&x->end, sh->end, sh->end_len);
+    ps->start = bs_rpc__enc_bytes(&x->start, sh->start, sh->start_len);
+    ps->end = bs_rpc__enc_bytes(&x->end, sh->end, sh->end_len);
     ps->conf_ver = sh->conf_ver;
     ps->version = sh->version;
     ps->leader = sh->leader;
@@ -468,7 +266,7 @@ static void shard_to_pb(const struct bs_adm_shard *sh, basalt_ShardStatus *ps,
 /* ================================================= shards: decoding */
 
 struct replicas_dst {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_adm_shard *sh;
 };
 
@@ -479,14 +277,14 @@ static bool dec_replica_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     struct bs_adm_replica *r;
 
     (void)f;
-    if (!dec_in_buf(rd->d, s, "ShardStatus.replicas"))
+    if (!bs_rpc__dec_in_buf(rd->d, s, "ShardStatus.replicas"))
         return false;
     if (rd->sh->n_replicas >= BS_RAFT_MAX_MEMBERS)
-        return dec_fail(rd->d, BS_EPROTO,
-                        "ShardStatus.replicas: more than %d replicas",
-                        BS_RAFT_MAX_MEMBERS);
+        return bs_rpc__dec_fail(rd->d, BS_EPROTO,
+                                "ShardStatus.replicas: more than %d replicas",
+                                BS_RAFT_MAX_MEMBERS);
     if (!pb_decode(s, basalt_ReplicaStatus_fields, &pr))
-        return dec_pb_fail(rd->d, s, "ShardStatus.replicas");
+        return bs_rpc__dec_pb_fail(rd->d, s, "ShardStatus.replicas");
     r = &rd->sh->replicas[rd->sh->n_replicas++];
     r->id = pr.id;
     r->node_id = pr.node_id;
@@ -498,17 +296,17 @@ static bool dec_replica_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 
 /* The destinations a ShardStatus's callbacks point at. */
 struct shard_dst {
-    struct copy_dst start, end;
+    struct bs_rpc__copy start, end;
     struct replicas_dst reps;
 };
 
-static void shard_dec_setup(struct dec *d, basalt_ShardStatus *ps,
+static void shard_dec_setup(struct bs_rpc__dec *d, basalt_ShardStatus *ps,
                             struct bs_adm_shard *sh, struct shard_dst *x)
 {
-    ps->start = copy(&x->start, d, "ShardStatus.start", BS_ADM_MAX_KEY,
-                     &sh->start, &sh->start_len);
-    ps->end = copy(&x->end, d, "ShardStatus.end", BS_ADM_MAX_KEY, &sh->end,
-                   &sh->end_len);
+    ps->start = bs_rpc__copy_cb(&x->start, d, "ShardStatus.start",
+                                BS_ADM_MAX_KEY, &sh->start, &sh->start_len);
+    ps->end = bs_rpc__copy_cb(&x->end, d, "ShardStatus.end", BS_ADM_MAX_KEY,
+                              &sh->end, &sh->end_len);
     x->reps.d = d;
     x->reps.sh = sh;
     ps->replicas.funcs.decode = dec_replica_cb;
@@ -546,7 +344,7 @@ static bool enc_nodes_cb(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
     for (size_t i = 0; i < st->n_nodes; i++) {
         const struct bs_adm_node *n = &st->nodes[i];
         basalt_NodeStatus pn = basalt_NodeStatus_init_zero;
-        struct bytes_src a, b, c;
+        struct bs_rpc__bytes a, b, c;
 
         pn.id = n->id;
         pn.client_addr = enc_str(&a, n->client_addr);
@@ -588,13 +386,14 @@ int bs_adm_status_encode(const struct bs_adm_status *st, uint8_t **out,
     *out = NULL;
     *len = 0;
     if (st->n_nodes > BS_ADM_MAX_NODES || st->n_shards > BS_ADM_MAX_SHARDS) {
-        set_msg(errmsg, "%zu nodes and %zu shards: the limits are %d and %d",
-                st->n_nodes, st->n_shards, BS_ADM_MAX_NODES, BS_ADM_MAX_SHARDS);
+        bs_rpc__set_msg(
+            errmsg, "%zu nodes and %zu shards: the limits are %d and %d",
+            st->n_nodes, st->n_shards, BS_ADM_MAX_NODES, BS_ADM_MAX_SHARDS);
         return BS_EINVAL;
     }
     if ((st->n_nodes > 0 && st->nodes == NULL) ||
         (st->n_shards > 0 && st->shards == NULL)) {
-        set_msg(errmsg, "a NULL array with a count");
+        bs_rpc__set_msg(errmsg, "a NULL array with a count");
         return BS_EINVAL;
     }
     for (size_t i = 0; i < st->n_nodes; i++)
@@ -614,7 +413,7 @@ int bs_adm_status_encode(const struct bs_adm_status *st, uint8_t **out,
 }
 
 struct status_dst {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_adm_status *st;
     size_t nodes_cap, shards_cap;
 };
@@ -622,7 +421,7 @@ struct status_dst {
 static bool dec_node_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct status_dst *sd = *arg;
-    struct dec *d = sd->d;
+    struct bs_rpc__dec *d = sd->d;
     struct bs_adm_status *st = sd->st;
     basalt_NodeStatus pn = basalt_NodeStatus_init_zero;
     struct str_dst a, b, c;
@@ -630,15 +429,15 @@ static bool dec_node_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     void *grown;
 
     (void)f;
-    if (!dec_in_buf(d, s, "ClusterStatusResponse.nodes"))
+    if (!bs_rpc__dec_in_buf(d, s, "ClusterStatusResponse.nodes"))
         return false;
     if (st->n_nodes >= BS_ADM_MAX_NODES)
-        return dec_fail(d, BS_ETOOBIG,
-                        "ClusterStatusResponse has more than %d nodes",
-                        BS_ADM_MAX_NODES);
-    grown = grow(st->nodes, &sd->nodes_cap, st->n_nodes, sizeof *n);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "ClusterStatusResponse has more than %d nodes",
+                                BS_ADM_MAX_NODES);
+    grown = bs_rpc__grow(st->nodes, &sd->nodes_cap, st->n_nodes, sizeof *n);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding nodes");
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding nodes");
     st->nodes = grown;
     n = &st->nodes[st->n_nodes++];
     memset(n, 0, sizeof *n);
@@ -649,7 +448,7 @@ static bool dec_node_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     pn.http_addr = str(&c, d, "NodeStatus.http_addr", n->http_addr,
                        sizeof n->http_addr, false);
     if (!pb_decode(s, basalt_NodeStatus_fields, &pn))
-        return dec_pb_fail(d, s, "ClusterStatusResponse.nodes");
+        return bs_rpc__dec_pb_fail(d, s, "ClusterStatusResponse.nodes");
     n->id = pn.id;
     n->alive = pn.alive;
     n->replicas = pn.replicas;
@@ -660,7 +459,7 @@ static bool dec_node_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 static bool dec_shard_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct status_dst *sd = *arg;
-    struct dec *d = sd->d;
+    struct bs_rpc__dec *d = sd->d;
     struct bs_adm_status *st = sd->st;
     basalt_ShardStatus ps = basalt_ShardStatus_init_zero;
     struct shard_dst x;
@@ -668,22 +467,22 @@ static bool dec_shard_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     void *grown;
 
     (void)f;
-    if (!dec_in_buf(d, s, "ClusterStatusResponse.shards"))
+    if (!bs_rpc__dec_in_buf(d, s, "ClusterStatusResponse.shards"))
         return false;
     if (st->n_shards >= BS_ADM_MAX_SHARDS)
-        return dec_fail(d, BS_ETOOBIG,
-                        "ClusterStatusResponse has more than %d shards",
-                        BS_ADM_MAX_SHARDS);
-    grown = grow(st->shards, &sd->shards_cap, st->n_shards, sizeof *sh);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "ClusterStatusResponse has more than %d shards",
+                                BS_ADM_MAX_SHARDS);
+    grown = bs_rpc__grow(st->shards, &sd->shards_cap, st->n_shards, sizeof *sh);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding shards");
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding shards");
     st->shards = grown;
     /* Counted at once, so that an error frees its keys too. */
     sh = &st->shards[st->n_shards++];
     memset(sh, 0, sizeof *sh);
     shard_dec_setup(d, &ps, sh, &x);
     if (!pb_decode(s, basalt_ShardStatus_fields, &ps))
-        return dec_pb_fail(d, s, "ClusterStatusResponse.shards");
+        return bs_rpc__dec_pb_fail(d, s, "ClusterStatusResponse.shards");
     shard_from_pb(&ps, sh);
     return true;
 }
@@ -692,12 +491,12 @@ int bs_adm_status_decode(const uint8_t *buf, size_t len,
                          struct bs_adm_status *st, char *errmsg)
 {
     basalt_ClusterStatusResponse pm = basalt_ClusterStatusResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct status_dst sd;
     int rc;
 
     memset(st, 0, sizeof *st);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     memset(&sd, 0, sizeof sd);
     sd.d = &d;
     sd.st = st;
@@ -734,17 +533,17 @@ int bs_adm_shard_info_req_encode(uint64_t shard_id, const uint8_t *key,
                                  char *errmsg)
 {
     basalt_ShardInfoRequest pm = basalt_ShardInfoRequest_init_zero;
-    struct bytes_src k;
+    struct bs_rpc__bytes k;
 
     *out = NULL;
     *len = 0;
     if (key_len > BS_ADM_MAX_KEY || (key_len > 0 && key == NULL)) {
-        set_msg(errmsg, "key of %zu bytes: at most %d, and not NULL", key_len,
-                BS_ADM_MAX_KEY);
+        bs_rpc__set_msg(errmsg, "key of %zu bytes: at most %d, and not NULL",
+                        key_len, BS_ADM_MAX_KEY);
         return BS_EINVAL;
     }
     pm.shard_id = shard_id;
-    pm.key = enc_bytes(&k, key, key_len);
+    pm.key = bs_rpc__enc_bytes(&k, key, key_len);
     return encode(basalt_ShardInfoRequest_fields, &pm, "ShardInfoRequest", out,
                   len, errmsg);
 }
@@ -754,15 +553,16 @@ int bs_adm_shard_info_req_decode(const uint8_t *buf, size_t len,
                                  size_t *key_len, char *errmsg)
 {
     basalt_ShardInfoRequest pm = basalt_ShardInfoRequest_init_zero;
-    struct dec d;
-    struct copy_dst k;
+    struct bs_rpc__dec d;
+    struct bs_rpc__copy k;
     int rc;
 
     *shard_id = 0;
     *key = NULL;
     *key_len = 0;
-    dec_init(&d, buf, len, errmsg);
-    pm.key = copy(&k, &d, "ShardInfoRequest.key", BS_ADM_MAX_KEY, key, key_len);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
+    pm.key = bs_rpc__copy_cb(&k, &d, "ShardInfoRequest.key", BS_ADM_MAX_KEY,
+                             key, key_len);
     rc = dec_run(&d, buf, len, basalt_ShardInfoRequest_fields, &pm,
                  "ShardInfoRequest");
     if (rc != 0) {
@@ -796,17 +596,18 @@ int bs_adm_shard_info_resp_decode(const uint8_t *buf, size_t len,
                                   struct bs_adm_shard *sh, char *errmsg)
 {
     basalt_ShardInfoResponse pm = basalt_ShardInfoResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct shard_dst x;
     int rc;
 
     memset(sh, 0, sizeof *sh);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     shard_dec_setup(&d, &pm.shard, sh, &x);
     rc = dec_run(&d, buf, len, basalt_ShardInfoResponse_fields, &pm,
                  "ShardInfoResponse");
     if (rc == 0 && !pm.has_shard) {
-        dec_fail(&d, BS_EPROTO, "malformed ShardInfoResponse: no shard");
+        bs_rpc__dec_fail(&d, BS_EPROTO,
+                         "malformed ShardInfoResponse: no shard");
         rc = d.err;
     }
     if (rc != 0) {
@@ -823,16 +624,16 @@ int bs_adm_ping_req_encode(const struct bs_adm_ping *p, uint8_t **out,
                            size_t *len, char *errmsg)
 {
     basalt_PingRequest pm = basalt_PingRequest_init_zero;
-    struct bytes_src pl;
+    struct bs_rpc__bytes pl;
 
     *out = NULL;
     *len = 0;
     if (p->payload_len > 0 && p->payload == NULL) {
-        set_msg(errmsg, "payload is NULL with a length");
+        bs_rpc__set_msg(errmsg, "payload is NULL with a length");
         return BS_EINVAL;
     }
     pm.from_node = p->from_node;
-    pm.payload = enc_bytes(&pl, p->payload, p->payload_len);
+    pm.payload = bs_rpc__enc_bytes(&pl, p->payload, p->payload_len);
     pm.cluster_id = p->cluster_id;
     pm.node_id = p->node_id;
     return encode(basalt_PingRequest_fields, &pm, "PingRequest", out, len,
@@ -843,7 +644,7 @@ int bs_adm_ping_resp_encode(const struct bs_adm_ping *p, uint8_t **out,
                             size_t *len, char *errmsg)
 {
     basalt_PingResponse pm = basalt_PingResponse_init_zero;
-    struct bytes_src v, pl;
+    struct bs_rpc__bytes v, pl;
     int rc;
 
     *out = NULL;
@@ -851,14 +652,14 @@ int bs_adm_ping_resp_encode(const struct bs_adm_ping *p, uint8_t **out,
     if ((rc = check_str(p->version, sizeof p->version, "version", errmsg)) != 0)
         return rc;
     if (p->payload_len > 0 && p->payload == NULL) {
-        set_msg(errmsg, "payload is NULL with a length");
+        bs_rpc__set_msg(errmsg, "payload is NULL with a length");
         return BS_EINVAL;
     }
     pm.cluster_id = p->cluster_id;
     pm.node_id = p->node_id;
     pm.version = enc_str(&v, p->version);
     pm.uptime_ms = p->uptime_ms;
-    pm.payload = enc_bytes(&pl, p->payload, p->payload_len);
+    pm.payload = bs_rpc__enc_bytes(&pl, p->payload, p->payload_len);
     return encode(basalt_PingResponse_fields, &pm, "PingResponse", out, len,
                   errmsg);
 }
@@ -867,14 +668,15 @@ int bs_adm_ping_req_decode(const uint8_t *buf, size_t len,
                            struct bs_adm_ping *p, char *errmsg)
 {
     basalt_PingRequest pm = basalt_PingRequest_init_zero;
-    struct dec d;
-    struct copy_dst pl;
+    struct bs_rpc__dec d;
+    struct bs_rpc__copy pl;
     int rc;
 
     memset(p, 0, sizeof *p);
-    dec_init(&d, buf, len, errmsg);
-    pm.payload = copy(&pl, &d, "PingRequest.payload",
-                      BS_RPC_DEFAULT_MAX_MESSAGE, &p->payload, &p->payload_len);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
+    pm.payload = bs_rpc__copy_cb(&pl, &d, "PingRequest.payload",
+                                 BS_RPC_DEFAULT_MAX_MESSAGE, &p->payload,
+                                 &p->payload_len);
     rc = dec_run(&d, buf, len, basalt_PingRequest_fields, &pm, "PingRequest");
     if (rc != 0) {
         bs_adm_ping_free(p);
@@ -890,17 +692,18 @@ int bs_adm_ping_resp_decode(const uint8_t *buf, size_t len,
                             struct bs_adm_ping *p, char *errmsg)
 {
     basalt_PingResponse pm = basalt_PingResponse_init_zero;
-    struct dec d;
-    struct copy_dst pl;
+    struct bs_rpc__dec d;
+    struct bs_rpc__copy pl;
     struct str_dst v;
     int rc;
 
     memset(p, 0, sizeof *p);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     pm.version = str(&v, &d, "PingResponse.version", p->version,
                      sizeof p->version, false);
-    pm.payload = copy(&pl, &d, "PingResponse.payload",
-                      BS_RPC_DEFAULT_MAX_MESSAGE, &p->payload, &p->payload_len);
+    pm.payload = bs_rpc__copy_cb(&pl, &d, "PingResponse.payload",
+                                 BS_RPC_DEFAULT_MAX_MESSAGE, &p->payload,
+                                 &p->payload_len);
     rc = dec_run(&d, buf, len, basalt_PingResponse_fields, &pm, "PingResponse");
     if (rc != 0) {
         bs_adm_ping_free(p);
@@ -926,7 +729,7 @@ int bs_adm_etcd_status_encode(const struct bs_adm_etcd_status *s, uint8_t **out,
                               size_t *len, char *errmsg)
 {
     etcdserverpb_StatusResponse pm = etcdserverpb_StatusResponse_init_zero;
-    struct bytes_src v;
+    struct bs_rpc__bytes v;
     int rc;
 
     *out = NULL;
@@ -953,12 +756,12 @@ int bs_adm_etcd_status_decode(const uint8_t *buf, size_t len,
                               struct bs_adm_etcd_status *s, char *errmsg)
 {
     etcdserverpb_StatusResponse pm = etcdserverpb_StatusResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct str_dst v;
     int rc;
 
     memset(s, 0, sizeof *s);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     pm.version = str(&v, &d, "StatusResponse.version", s->version,
                      sizeof s->version, false);
     /* pm.errors stays without a decode function: nanopb skips it. */
@@ -994,7 +797,7 @@ static bool enc_members_cb(pb_ostream_t *s, const pb_field_t *f,
     for (size_t i = 0; i < ms->n; i++) {
         const struct bs_adm_member *m = &ms->m[i];
         etcdserverpb_Member pm = etcdserverpb_Member_init_zero;
-        struct bytes_src name, peer, client;
+        struct bs_rpc__bytes name, peer, client;
 
         pm.ID = m->id;
         pm.name = enc_str(&name, m->name);
@@ -1021,8 +824,8 @@ int bs_adm_member_list_encode(const struct bs_rpc_header *hdr,
     *out = NULL;
     *len = 0;
     if (n > BS_ADM_MAX_MEMBERS || (n > 0 && m == NULL)) {
-        set_msg(errmsg, "%zu members: at most %d, and not NULL", n,
-                BS_ADM_MAX_MEMBERS);
+        bs_rpc__set_msg(errmsg, "%zu members: at most %d, and not NULL", n,
+                        BS_ADM_MAX_MEMBERS);
         return BS_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1047,7 +850,7 @@ int bs_adm_member_list_encode(const struct bs_rpc_header *hdr,
 }
 
 struct members_dst {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_adm_member *m;
     size_t n, cap;
 };
@@ -1055,22 +858,22 @@ struct members_dst {
 static bool dec_member_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct members_dst *md = *arg;
-    struct dec *d = md->d;
+    struct bs_rpc__dec *d = md->d;
     etcdserverpb_Member pm = etcdserverpb_Member_init_zero;
     struct str_dst name, peer, client;
     struct bs_adm_member *m;
     void *grown;
 
     (void)f;
-    if (!dec_in_buf(d, s, "MemberListResponse.members"))
+    if (!bs_rpc__dec_in_buf(d, s, "MemberListResponse.members"))
         return false;
     if (md->n >= BS_ADM_MAX_MEMBERS)
-        return dec_fail(d, BS_ETOOBIG,
-                        "MemberListResponse has more than %d members",
-                        BS_ADM_MAX_MEMBERS);
-    grown = grow(md->m, &md->cap, md->n, sizeof *m);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "MemberListResponse has more than %d members",
+                                BS_ADM_MAX_MEMBERS);
+    grown = bs_rpc__grow(md->m, &md->cap, md->n, sizeof *m);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding members");
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding members");
     md->m = grown;
     m = &md->m[md->n++];
     memset(m, 0, sizeof *m);
@@ -1080,7 +883,7 @@ static bool dec_member_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     pm.clientURLs = str(&client, d, "Member.clientURLs", m->client_url,
                         sizeof m->client_url, true);
     if (!pb_decode(s, etcdserverpb_Member_fields, &pm))
-        return dec_pb_fail(d, s, "MemberListResponse.members");
+        return bs_rpc__dec_pb_fail(d, s, "MemberListResponse.members");
     m->id = pm.ID;
     m->is_learner = pm.isLearner;
     return true;
@@ -1092,7 +895,7 @@ int bs_adm_member_list_decode(const uint8_t *buf, size_t len,
 {
     etcdserverpb_MemberListResponse pm =
         etcdserverpb_MemberListResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct members_dst md;
     int rc;
 
@@ -1100,7 +903,7 @@ int bs_adm_member_list_decode(const uint8_t *buf, size_t len,
     *n = 0;
     if (hdr != NULL)
         memset(hdr, 0, sizeof *hdr);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     memset(&md, 0, sizeof md);
     md.d = &d;
     pm.members.funcs.decode = dec_member_cb;
@@ -1137,12 +940,12 @@ int bs_adm_compact_req_decode(const uint8_t *buf, size_t len, int64_t *revision,
 {
     etcdserverpb_CompactionRequest pm =
         etcdserverpb_CompactionRequest_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     int rc;
 
     *revision = 0;
     *physical = false;
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     rc = dec_run(&d, buf, len, etcdserverpb_CompactionRequest_fields, &pm,
                  "CompactionRequest");
     if (rc != 0)
@@ -1169,11 +972,11 @@ int bs_adm_compact_resp_decode(const uint8_t *buf, size_t len,
 {
     etcdserverpb_CompactionResponse pm =
         etcdserverpb_CompactionResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     int rc;
 
     memset(hdr, 0, sizeof *hdr);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     rc = dec_run(&d, buf, len, etcdserverpb_CompactionResponse_fields, &pm,
                  "CompactionResponse");
     if (rc != 0)
@@ -1199,11 +1002,11 @@ int bs_adm_transfer_req_decode(const uint8_t *buf, size_t len,
                                struct bs_adm_transfer *t, char *errmsg)
 {
     basalt_TransferLeaderRequest m = basalt_TransferLeaderRequest_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     int rc;
 
     memset(t, 0, sizeof *t);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     rc = dec_run(&d, buf, len, basalt_TransferLeaderRequest_fields, &m,
                  "TransferLeaderRequest");
     if (rc != 0)
@@ -1229,11 +1032,11 @@ int bs_adm_transfer_resp_decode(const uint8_t *buf, size_t len,
                                 struct bs_adm_transfer *t, char *errmsg)
 {
     basalt_TransferLeaderResponse m = basalt_TransferLeaderResponse_init_zero;
-    struct dec d;
+    struct bs_rpc__dec d;
     int rc;
 
     memset(t, 0, sizeof *t);
-    dec_init(&d, buf, len, errmsg);
+    bs_rpc__dec_init(&d, NULL, buf, len, errmsg);
     rc = dec_run(&d, buf, len, basalt_TransferLeaderResponse_fields, &m,
                  "TransferLeaderResponse");
     if (rc != 0)

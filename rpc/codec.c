@@ -5,12 +5,12 @@
  *
  * Every unbounded field of the generated structs is a pb_callback_t (see
  * the .options files in rpc/proto). Encoding points each callback at a
- * small source record on the stack (struct bytes_src, or the array to
+ * small source record on the stack (struct bs_rpc__bytes, or the array to
  * walk) and lets pb_encode call it; nanopb calls encode callbacks more than
  * once (a sizing pass per level of nesting), so they are pure functions of
  * their source. Decoding points each callback at its destination in the C
  * struct, with the limit that applies, and the callback fails with a
- * BS_E* code recorded in struct dec; the first error wins and names the
+ * BS_E* code recorded in struct bs_rpc__dec; the first error wins and names the
  * field.
  *
  * Zero copy. Decoders only ever run over a buffer stream
@@ -19,8 +19,8 @@
  * bytes, so a batch's entry data is never copied (the result borrows the
  * buffer). One trap: for a field sent with a non-length-delimited wire
  * type, nanopb hands the callback a substream over a copy on its own
- * stack; dec_span() therefore checks that the stream position lies inside
- * the caller's buffer before taking a pointer, and calls such a field
+ * stack; bs_rpc__dec_span() therefore checks that the stream position lies
+ * inside the caller's buffer before taking a pointer, and calls such a field
  * malformed. Responses, which outlive the gRPC buffer, are copied
  * instead (copy_cb).
  *
@@ -39,6 +39,7 @@
 
 #include "codec.h"
 #include "kv.pb.h"
+#include "pb_int.h"
 #include "raft.pb.h"
 #include "rpc.pb.h"
 
@@ -65,46 +66,6 @@ void bs_rpc_limits_default(struct bs_rpc_limits *l)
     l->max_kvs = BS_RPC_DEFAULT_MAX_KVS;
 }
 
-static void vset_msg(char *errmsg, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-static void set_msg(char *errmsg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void vset_msg(char *errmsg, const char *fmt, va_list ap)
-{
-    if (errmsg != NULL)
-        vsnprintf(errmsg, BS_RPC_ERRMSG_LEN, fmt, ap);
-}
-
-static void set_msg(char *errmsg, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vset_msg(errmsg, fmt, ap);
-    va_end(ap);
-}
-
-/* Makes room for element n of an array of elements of size sz whose
- * capacity is *cap: returns arr itself, or a larger copy (the caller
- * stores it back), or NULL on out-of-memory (arr is then intact). A macro
- * would hide the assignment; a void ** would break aliasing rules. */
-static void *grow(void *arr, size_t *cap, size_t n, size_t sz)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return arr;
-    ncap = *cap ? *cap * 2 : 4;
-    if (ncap > SIZE_MAX / sz)
-        return NULL;
-    p = realloc(arr, ncap * sz);
-    if (p == NULL)
-        return NULL;
-    *cap = ncap;
-    return p;
-}
 
 /* ============================================================ encoding */
 
@@ -123,181 +84,36 @@ static bool enc_fail(struct enc *e, const char *fmt, ...)
     if (e->err == 0) {
         e->err = BS_EINVAL;
         va_start(ap, fmt);
-        vset_msg(e->errmsg, fmt, ap);
+        bs_rpc__vset_msg(e->errmsg, fmt, ap);
         va_end(ap);
     }
     return false;
-}
-
-/* A byte string to write. always: write it even when empty (a oneof
- * member has presence; a plain proto3 field omits its default). */
-struct bytes_src {
-    const void *p;
-    size_t len;
-    bool always;
-};
-
-static bool enc_bytes_cb(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
-{
-    const struct bytes_src *b = *arg;
-
-    if (b->len == 0 && !b->always)
-        return true;
-    return pb_encode_tag_for_field(s, f) &&
-           pb_encode_string(s, (const pb_byte_t *)b->p, b->len);
-}
-
-static pb_callback_t enc_bytes(struct bytes_src *b, const void *p, size_t len)
-{
-    pb_callback_t cb;
-
-    b->p = p;
-    b->len = len;
-    b->always = false;
-    cb.funcs.encode = enc_bytes_cb;
-    cb.arg = b;
-    return cb;
 }
 
 /* Encodes msg into a malloc'd buffer of exactly its size. */
 static int encode(struct enc *e, const pb_msgdesc_t *fields, const void *msg,
                   const char *what, uint8_t **out, size_t *len)
 {
-    pb_ostream_t os;
-    size_t size;
-    uint8_t *buf;
-
-    *out = NULL;
-    *len = 0;
-    if (!pb_get_encoded_size(&size, fields, msg)) {
-        if (e->err)
-            return e->err;
-        set_msg(e->errmsg, "cannot encode %s", what);
-        return BS_EINVAL;
-    }
-    buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        set_msg(e->errmsg, "out of memory encoding %s (%zu bytes)", what, size);
-        return BS_ENOMEM;
-    }
-    os = pb_ostream_from_buffer(buf, size);
-    if (!pb_encode(&os, fields, msg)) {
-        free(buf);
-        if (e->err)
-            return e->err;
-        set_msg(e->errmsg, "cannot encode %s: %s", what, PB_GET_ERROR(&os));
-        return BS_EINVAL;
-    }
-    assert(os.bytes_written == size);
-    *out = buf;
-    *len = size;
-    return 0;
+    return bs_rpc__encode(fields, msg, what, &e->err, e->errmsg, out, len);
 }
 
 /* ============================================================ decoding */
 
-struct dec {
-    const struct bs_rpc_limits *lim;
-    uintptr_t base, end; /* the caller's buffer */
-    int err;             /* first error of a callback, 0 = none */
-    char *errmsg;
-    size_t n_entries; /* entries decoded so far (all envelopes) */
-    size_t n_kvs;     /* key-values decoded so far (all ops) */
-};
-
-static void dec_init(struct dec *d, const struct bs_rpc_limits *lim,
-                     struct bs_rpc_limits *defaults, const uint8_t *buf,
-                     size_t len, char *errmsg)
-{
-    if (lim == NULL) {
-        bs_rpc_limits_default(defaults);
-        lim = defaults;
-    }
-    memset(d, 0, sizeof *d);
-    d->lim = lim;
-    d->base = (uintptr_t)buf;
-    d->end = (uintptr_t)buf + len;
-    d->errmsg = errmsg;
-    if (errmsg != NULL)
-        errmsg[0] = '\0';
-}
-
-static bool dec_fail(struct dec *d, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool dec_fail(struct dec *d, int err, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (d->err == 0) {
-        d->err = err;
-        va_start(ap, fmt);
-        vset_msg(d->errmsg, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
-
-/* nanopb refused the bytes of what (unless a callback failed first). */
-static bool dec_pb_fail(struct dec *d, pb_istream_t *s, const char *what)
-{
-    return dec_fail(d, BS_EPROTO, "malformed %s: %s", what, PB_GET_ERROR(s));
-}
 
 /* The outcome of a top-level decode. */
-static int dec_result(struct dec *d, pb_istream_t *s, bool ok, const char *what)
+static int dec_result(struct bs_rpc__dec *d, pb_istream_t *s, bool ok,
+                      const char *what)
 {
     if (ok)
         return 0;
     if (d->err == 0)
-        dec_pb_fail(d, s, what);
+        bs_rpc__dec_pb_fail(d, s, what);
     return d->err;
-}
-
-static bool dec_check_size(struct dec *d, size_t len, const char *what)
-{
-    if (len > d->lim->max_message)
-        return dec_fail(d, BS_ETOOBIG,
-                        "%s is %zu bytes, more than the limit of %zu", what,
-                        len, d->lim->max_message);
-    return true;
-}
-
-/* The rest of stream s lies inside the caller's buffer: the field was
- * length-delimited (see the file comment). */
-static bool dec_in_buf(struct dec *d, pb_istream_t *s, const char *what)
-{
-    uintptr_t at = (uintptr_t)s->state;
-
-    if (at < d->base || at > d->end || s->bytes_left > d->end - at)
-        return dec_fail(d, BS_EPROTO, "malformed %s: wrong wire type", what);
-    return true;
-}
-
-/* Takes the rest of s (a byte-string field) as a span of the caller's
- * buffer, at most max bytes. */
-static bool dec_span(struct dec *d, pb_istream_t *s, const char *what,
-                     size_t max, const uint8_t **p, size_t *n)
-{
-    const uint8_t *at = s->state;
-    size_t left = s->bytes_left;
-
-    if (!dec_in_buf(d, s, what))
-        return false;
-    if (left > max)
-        return dec_fail(d, BS_ETOOBIG,
-                        "%s is %zu bytes, more than the limit of %zu", what,
-                        left, max);
-    if (!pb_read(s, NULL, left))
-        return dec_pb_fail(d, s, what);
-    *p = left ? at : NULL;
-    *n = left;
-    return true;
 }
 
 /* A byte string that will point into the caller's buffer. */
 struct borrow_dst {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     const char *what;
     size_t max;
     const uint8_t **p;
@@ -308,10 +124,10 @@ static bool borrow_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct borrow_dst *b = *arg;
 
-    return dec_span(b->d, s, b->what, b->max, b->p, b->n);
+    return bs_rpc__dec_span(b->d, s, b->what, b->max, b->p, b->n);
 }
 
-static pb_callback_t borrow(struct borrow_dst *b, struct dec *d,
+static pb_callback_t borrow(struct borrow_dst *b, struct bs_rpc__dec *d,
                             const char *what, size_t max, const uint8_t **p,
                             size_t *n)
 {
@@ -324,53 +140,6 @@ static pb_callback_t borrow(struct borrow_dst *b, struct dec *d,
     b->n = n;
     cb.funcs.decode = borrow_cb;
     cb.arg = b;
-    return cb;
-}
-
-/* A byte string copied into a malloc'd buffer (NULL when empty); a
- * repeated field replaces (and frees) the previous copy. */
-struct copy_dst {
-    struct dec *d;
-    const char *what;
-    size_t max;
-    uint8_t **p;
-    size_t *n;
-};
-
-static bool copy_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
-{
-    struct copy_dst *c = *arg;
-    const uint8_t *src = NULL;
-    uint8_t *cp = NULL;
-    size_t n = 0;
-
-    if (!dec_span(c->d, s, c->what, c->max, &src, &n))
-        return false;
-    if (n > 0) {
-        cp = malloc(n);
-        if (cp == NULL)
-            return dec_fail(c->d, BS_ENOMEM, "out of memory copying %s",
-                            c->what);
-        memcpy(cp, src, n);
-    }
-    free(*c->p);
-    *c->p = cp;
-    *c->n = n;
-    return true;
-}
-
-static pb_callback_t copy(struct copy_dst *c, struct dec *d, const char *what,
-                          size_t max, uint8_t **p, size_t *n)
-{
-    pb_callback_t cb;
-
-    c->d = d;
-    c->what = what;
-    c->max = max;
-    c->p = p;
-    c->n = n;
-    cb.funcs.decode = copy_cb;
-    cb.arg = c;
     return cb;
 }
 
@@ -423,7 +192,8 @@ static void meta_to_pb(const struct bs_raft_snapshot_meta *m,
 
 /* nanopb refuses sets longer than their arrays ("array overflow"); the
  * check here keeps that promise visible. */
-static bool meta_from_pb(struct dec *d, const basalt_raft_SnapshotMeta *pm,
+static bool meta_from_pb(struct bs_rpc__dec *d,
+                         const basalt_raft_SnapshotMeta *pm,
                          struct bs_raft_snapshot_meta *m, const char *what)
 {
     const basalt_raft_ConfState *pc = &pm->conf;
@@ -438,9 +208,9 @@ static bool meta_from_pb(struct dec *d, const basalt_raft_SnapshotMeta *pm,
         pc->voters_outgoing_count > BS_RAFT_MAX_MEMBERS ||
         pc->learners_count > BS_RAFT_MAX_MEMBERS ||
         pc->learners_next_count > BS_RAFT_MAX_MEMBERS)
-        return dec_fail(d, BS_EPROTO,
-                        "%s: a configuration set is longer than %d members",
-                        what, BS_RAFT_MAX_MEMBERS);
+        return bs_rpc__dec_fail(
+            d, BS_EPROTO, "%s: a configuration set is longer than %d members",
+            what, BS_RAFT_MAX_MEMBERS);
     cs->n_voters = pc->voters_count;
     memcpy(cs->voters, pc->voters, pc->voters_count * sizeof(uint64_t));
     cs->n_voters_outgoing = pc->voters_outgoing_count;
@@ -487,7 +257,7 @@ static bool enc_entries_cb(pb_ostream_t *s, const pb_field_t *f,
     for (size_t i = 0; i < ee->n; i++) {
         const struct bs_raft_entry *x = &ee->ents[i];
         basalt_raft_Entry pe = basalt_raft_Entry_init_zero;
-        struct bytes_src data;
+        struct bs_rpc__bytes data;
 
         if (x->type > BS_RAFT_ENTRY_CONF_CHANGE)
             return enc_fail(
@@ -500,7 +270,7 @@ static bool enc_entries_cb(pb_ostream_t *s, const pb_field_t *f,
         pe.term = x->term;
         pe.index = x->index;
         pe.type = x->type;
-        pe.data = enc_bytes(&data, x->data, x->len);
+        pe.data = bs_rpc__enc_bytes(&data, x->data, x->len);
         if (!pb_encode_tag_for_field(s, f) ||
             !pb_encode_submessage(s, basalt_raft_Entry_fields, &pe))
             return false;
@@ -511,7 +281,7 @@ static bool enc_entries_cb(pb_ostream_t *s, const pb_field_t *f,
 /* Sources of one envelope's callbacks; lives while it is encoded. */
 struct env_enc {
     struct ents_enc ents;
-    struct bytes_src snap_data;
+    struct bs_rpc__bytes snap_data;
 };
 
 static bool env_to_pb(struct enc *e, const struct bs_eng_envelope *env,
@@ -553,7 +323,7 @@ static bool env_to_pb(struct enc *e, const struct bs_eng_envelope *env,
     if (pm->has_snapshot)
         meta_to_pb(&m->snapshot.meta, &pm->snapshot);
     pm->snapshot_data =
-        enc_bytes(&x->snap_data, m->snapshot.data, m->snapshot.len);
+        bs_rpc__enc_bytes(&x->snap_data, m->snapshot.data, m->snapshot.len);
     return true;
 }
 
@@ -599,7 +369,7 @@ int bs_rpc_raft_batch_encode(const struct bs_rpc_batch_hdr *hdr,
 /* ===================================================== raft: decoding */
 
 struct ents_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_raft_msg *msg;
     size_t cap;
     size_t env;
@@ -609,7 +379,7 @@ static bool dec_entry_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct ents_dec *ed = *arg;
-    struct dec *d = ed->d;
+    struct bs_rpc__dec *d = ed->d;
     struct bs_raft_msg *m = ed->msg;
     basalt_raft_Entry pe = basalt_raft_Entry_init_zero;
     struct borrow_dst bd;
@@ -617,24 +387,26 @@ static bool dec_entry_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     size_t dlen = 0, max = d->lim->max_entry;
     struct bs_raft_entry *x;
 
-    if (!dec_in_buf(d, s, "Envelope.entries"))
+    if (!bs_rpc__dec_in_buf(d, s, "Envelope.entries"))
         return false;
     if (d->n_entries >= d->lim->max_entries)
-        return dec_fail(d, BS_ETOOBIG, "more than %zu entries in one message",
-                        d->lim->max_entries);
-    grown = grow(m->entries, &ed->cap, m->n_entries, sizeof *x);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "more than %zu entries in one message",
+                                d->lim->max_entries);
+    grown = bs_rpc__grow(m->entries, &ed->cap, m->n_entries, sizeof *x);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding entries");
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding entries");
     m->entries = grown;
     if (max > UINT32_MAX)
         max = UINT32_MAX;
     pe.data = borrow(&bd, d, "Entry.data", max, &data, &dlen);
     if (!pb_decode(s, basalt_raft_Entry_fields, &pe))
-        return dec_pb_fail(d, s, "Entry");
+        return bs_rpc__dec_pb_fail(d, s, "Entry");
     if (pe.type > BS_RAFT_ENTRY_CONF_CHANGE)
-        return dec_fail(d, BS_EPROTO,
-                        "envelope %zu, entry %zu: type %u is not an entry type",
-                        ed->env, m->n_entries, pe.type);
+        return bs_rpc__dec_fail(
+            d, BS_EPROTO,
+            "envelope %zu, entry %zu: type %u is not an entry type", ed->env,
+            m->n_entries, pe.type);
     x = &m->entries[m->n_entries++];
     x->term = pe.term;
     x->index = pe.index;
@@ -653,7 +425,7 @@ struct env_dec {
     size_t snap_len;
 };
 
-static void env_dec_setup(struct env_dec *x, struct dec *d,
+static void env_dec_setup(struct env_dec *x, struct bs_rpc__dec *d,
                           basalt_raft_Envelope *pm, struct bs_eng_envelope *env,
                           size_t idx)
 {
@@ -669,7 +441,7 @@ static void env_dec_setup(struct env_dec *x, struct dec *d,
 }
 
 /* The scalar fields, once nanopb decoded the envelope. */
-static bool env_dec_finish(struct env_dec *x, struct dec *d,
+static bool env_dec_finish(struct env_dec *x, struct bs_rpc__dec *d,
                            const basalt_raft_Envelope *pm,
                            struct bs_eng_envelope *env, size_t idx)
 {
@@ -678,8 +450,9 @@ static bool env_dec_finish(struct env_dec *x, struct dec *d,
     char what[64];
 
     if (bad != NULL)
-        return dec_fail(d, BS_EPROTO, "envelope %zu (kind %u, type %u): %s",
-                        idx, pm->kind, pm->type, bad);
+        return bs_rpc__dec_fail(d, BS_EPROTO,
+                                "envelope %zu (kind %u, type %u): %s", idx,
+                                pm->kind, pm->type, bad);
     env->kind = (uint8_t)pm->kind;
     env->shard_id = pm->shard_id;
     m->type = (uint8_t)pm->type;
@@ -703,7 +476,7 @@ static bool env_dec_finish(struct env_dec *x, struct dec *d,
 }
 
 struct batch_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_rpc_raft_batch *b;
     size_t cap;
 };
@@ -712,28 +485,30 @@ static bool dec_envelope_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct batch_dec *bd = *arg;
-    struct dec *d = bd->d;
+    struct bs_rpc__dec *d = bd->d;
     struct bs_rpc_raft_batch *b = bd->b;
     basalt_raft_Envelope pm = basalt_raft_Envelope_init_zero;
     struct bs_eng_envelope *env;
     struct env_dec x;
     size_t idx = b->n_envs;
 
-    if (!dec_in_buf(d, s, "RaftBatch.envelopes"))
+    if (!bs_rpc__dec_in_buf(d, s, "RaftBatch.envelopes"))
         return false;
     if (b->n_envs >= d->lim->max_envelopes)
-        return dec_fail(d, BS_ETOOBIG, "RaftBatch has more than %zu envelopes",
-                        d->lim->max_envelopes);
-    grown = grow(b->envs, &bd->cap, b->n_envs, sizeof *env);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "RaftBatch has more than %zu envelopes",
+                                d->lim->max_envelopes);
+    grown = bs_rpc__grow(b->envs, &bd->cap, b->n_envs, sizeof *env);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding envelopes");
+        return bs_rpc__dec_fail(d, BS_ENOMEM,
+                                "out of memory decoding envelopes");
     b->envs = grown;
     /* Counted at once, so that an error frees its entries too. */
     env = &b->envs[b->n_envs++];
     memset(env, 0, sizeof *env);
     env_dec_setup(&x, d, &pm, env, idx);
     if (!pb_decode(s, basalt_raft_Envelope_fields, &pm))
-        return dec_pb_fail(d, s, "Envelope");
+        return bs_rpc__dec_pb_fail(d, s, "Envelope");
     return env_dec_finish(&x, d, &pm, env, idx);
 }
 
@@ -741,8 +516,7 @@ int bs_rpc_raft_batch_decode(const uint8_t *buf, size_t len,
                              const struct bs_rpc_limits *lim,
                              struct bs_rpc_raft_batch *b, char *errmsg)
 {
-    struct bs_rpc_limits defaults;
-    struct dec d;
+    struct bs_rpc__dec d;
     basalt_raft_RaftBatch pb = basalt_raft_RaftBatch_init_zero;
     struct batch_dec bd;
     pb_istream_t s;
@@ -750,8 +524,8 @@ int bs_rpc_raft_batch_decode(const uint8_t *buf, size_t len,
     int rc;
 
     memset(b, 0, sizeof *b);
-    dec_init(&d, lim, &defaults, buf, len, errmsg);
-    if (!dec_check_size(&d, len, "RaftBatch"))
+    bs_rpc__dec_init(&d, lim, buf, len, errmsg);
+    if (!bs_rpc__dec_check_size(&d, len, "RaftBatch"))
         return d.err;
     bd.d = &d;
     bd.b = b;
@@ -803,21 +577,22 @@ int bs_rpc_snap_chunk_encode(const struct bs_rpc_snap_chunk *c, uint8_t **out,
 {
     struct enc e = {0, errmsg};
     basalt_raft_SnapshotChunk pc = basalt_raft_SnapshotChunk_init_zero;
-    struct bytes_src file, data;
+    struct bs_rpc__bytes file, data;
     struct env_enc x;
     const char *bad = file_name_bad(c->file, c->file_len);
 
     *out = NULL;
     *len = 0;
     if (bad != NULL || (c->file_len == 0 && c->len > 0)) {
-        set_msg(errmsg, "SnapshotChunk: file name %s",
-                bad ? bad : "is empty in a chunk with data");
+        bs_rpc__set_msg(errmsg, "SnapshotChunk: file name %s",
+                        bad ? bad : "is empty in a chunk with data");
         return BS_EINVAL;
     }
     if (!conf_fits(&c->meta.conf)) {
-        set_msg(errmsg,
-                "SnapshotChunk: a configuration set is longer than %d members",
-                BS_RAFT_MAX_MEMBERS);
+        bs_rpc__set_msg(
+            errmsg,
+            "SnapshotChunk: a configuration set is longer than %d members",
+            BS_RAFT_MAX_MEMBERS);
         return BS_EINVAL;
     }
     pc.cluster_id = c->cluster_id;
@@ -829,9 +604,9 @@ int bs_rpc_snap_chunk_encode(const struct bs_rpc_snap_chunk *c, uint8_t **out,
     pc.has_msg = c->has_msg;
     if (c->has_msg && !env_to_pb(&e, &c->msg, 0, &pc.msg, &x))
         return e.err;
-    pc.file = enc_bytes(&file, c->file, c->file_len);
+    pc.file = bs_rpc__enc_bytes(&file, c->file, c->file_len);
     pc.offset = c->offset;
-    pc.data = enc_bytes(&data, c->data, c->len);
+    pc.data = bs_rpc__enc_bytes(&data, c->data, c->len);
     pc.last = c->last;
     return encode(&e, basalt_raft_SnapshotChunk_fields, &pc, "SnapshotChunk",
                   out, len);
@@ -841,8 +616,7 @@ int bs_rpc_snap_chunk_decode(const uint8_t *buf, size_t len,
                              const struct bs_rpc_limits *lim,
                              struct bs_rpc_snap_chunk *c, char *errmsg)
 {
-    struct bs_rpc_limits defaults;
-    struct dec d;
+    struct bs_rpc__dec d;
     basalt_raft_SnapshotChunk pc = basalt_raft_SnapshotChunk_init_zero;
     struct borrow_dst bf, bd;
     struct env_dec x;
@@ -853,8 +627,8 @@ int bs_rpc_snap_chunk_decode(const uint8_t *buf, size_t len,
     int rc;
 
     memset(c, 0, sizeof *c);
-    dec_init(&d, lim, &defaults, buf, len, errmsg);
-    if (!dec_check_size(&d, len, "SnapshotChunk"))
+    bs_rpc__dec_init(&d, lim, buf, len, errmsg);
+    if (!bs_rpc__dec_check_size(&d, len, "SnapshotChunk"))
         return d.err;
     env_dec_setup(&x, &d, &pc.msg, &c->msg, 0);
     pc.file = borrow(&bf, &d, "SnapshotChunk.file", MAX_FILE_NAME, &file,
@@ -873,7 +647,8 @@ int bs_rpc_snap_chunk_decode(const uint8_t *buf, size_t len,
         if (bad == NULL && c->file_len == 0 && c->len > 0)
             bad = "is empty in a chunk with data";
         if (bad != NULL)
-            ok = dec_fail(&d, BS_EPROTO, "SnapshotChunk: file name %s", bad);
+            ok = bs_rpc__dec_fail(&d, BS_EPROTO, "SnapshotChunk: file name %s",
+                                  bad);
     }
     rc = dec_result(&d, &s, ok, "SnapshotChunk");
     if (rc != 0) {
@@ -918,14 +693,14 @@ const char *bs_rpc_kv_method(uint8_t type)
 /* --------------------------------------------------------- encoding */
 
 struct req_enc {
-    struct bytes_src a, b; /* key and value or range_end */
+    struct bs_rpc__bytes a, b; /* key and value or range_end */
 };
 
 static void put_to_pb(const struct bs_shard_put_req *r,
                       etcdserverpb_PutRequest *pm, struct req_enc *x)
 {
-    pm->key = enc_bytes(&x->a, r->key, r->key_len);
-    pm->value = enc_bytes(&x->b, r->value, r->value_len);
+    pm->key = bs_rpc__enc_bytes(&x->a, r->key, r->key_len);
+    pm->value = bs_rpc__enc_bytes(&x->b, r->value, r->value_len);
     pm->lease = r->lease;
     pm->prev_kv = r->prev_kv;
     pm->ignore_value = r->ignore_value;
@@ -935,8 +710,8 @@ static void put_to_pb(const struct bs_shard_put_req *r,
 static void del_to_pb(const struct bs_shard_delete_req *r,
                       etcdserverpb_DeleteRangeRequest *pm, struct req_enc *x)
 {
-    pm->key = enc_bytes(&x->a, r->key, r->key_len);
-    pm->range_end = enc_bytes(&x->b, r->range_end, r->range_end_len);
+    pm->key = bs_rpc__enc_bytes(&x->a, r->key, r->key_len);
+    pm->range_end = bs_rpc__enc_bytes(&x->b, r->range_end, r->range_end_len);
     pm->prev_kv = r->prev_kv;
 }
 
@@ -948,8 +723,8 @@ static bool range_to_pb(struct enc *e, const struct bs_shard_range_req *r,
         return enc_fail(
             e, "RangeRequest: sort order %u / target %u out of etcd's enums",
             r->sort_order, r->sort_target);
-    pm->key = enc_bytes(&x->a, r->key, r->key_len);
-    pm->range_end = enc_bytes(&x->b, r->range_end, r->range_end_len);
+    pm->key = bs_rpc__enc_bytes(&x->a, r->key, r->key_len);
+    pm->range_end = bs_rpc__enc_bytes(&x->b, r->range_end, r->range_end_len);
     pm->limit = r->limit;
     pm->revision = r->revision;
     pm->sort_order = (etcdserverpb_RangeRequest_SortOrder)r->sort_order;
@@ -1014,7 +789,7 @@ static bool enc_compares_cb(pb_ostream_t *s, const pb_field_t *f,
     for (size_t i = 0; i < ce->n; i++) {
         const struct bs_shard_compare *c = &ce->cmps[i];
         etcdserverpb_Compare pc = etcdserverpb_Compare_init_zero;
-        struct bytes_src key, end;
+        struct bs_rpc__bytes key, end;
         pb_callback_t member;
 
         if (cmp_member(c->target) == 0 || c->result > BS_SHARD_CMP_NOT_EQUAL)
@@ -1023,8 +798,8 @@ static bool enc_compares_cb(pb_ostream_t *s, const pb_field_t *f,
                 i, c->target, c->result);
         pc.result = (etcdserverpb_Compare_CompareResult)c->result;
         pc.target = (etcdserverpb_Compare_CompareTarget)c->target;
-        pc.key = enc_bytes(&key, c->key, c->key_len);
-        pc.range_end = enc_bytes(&end, c->range_end, c->range_end_len);
+        pc.key = bs_rpc__enc_bytes(&key, c->key, c->key_len);
+        pc.range_end = bs_rpc__enc_bytes(&end, c->range_end, c->range_end_len);
         member.funcs.encode = enc_cmp_member_cb;
         member.arg = (void *)(uintptr_t)c; /* read only */
         pc.version = member;
@@ -1132,7 +907,8 @@ int bs_rpc_kv_req_encode(const struct bs_shard_cmd *cmd, uint8_t **out,
                       out, len);
     }
     default:
-        set_msg(errmsg, "command type %u has no etcd request", cmd->type);
+        bs_rpc__set_msg(errmsg, "command type %u has no etcd request",
+                        cmd->type);
         return BS_EINVAL;
     }
 }
@@ -1143,7 +919,7 @@ struct req_dec {
     struct borrow_dst a, b;
 };
 
-static void put_dec_setup(struct dec *d, etcdserverpb_PutRequest *pm,
+static void put_dec_setup(struct bs_rpc__dec *d, etcdserverpb_PutRequest *pm,
                           struct bs_shard_put_req *r, struct req_dec *x)
 {
     pm->key = borrow(&x->a, d, "PutRequest.key", d->lim->max_key, &r->key,
@@ -1161,7 +937,8 @@ static void put_from_pb(const etcdserverpb_PutRequest *pm,
     r->ignore_lease = pm->ignore_lease;
 }
 
-static void del_dec_setup(struct dec *d, etcdserverpb_DeleteRangeRequest *pm,
+static void del_dec_setup(struct bs_rpc__dec *d,
+                          etcdserverpb_DeleteRangeRequest *pm,
                           struct bs_shard_delete_req *r, struct req_dec *x)
 {
     pm->key = borrow(&x->a, d, "DeleteRangeRequest.key", d->lim->max_key,
@@ -1170,7 +947,8 @@ static void del_dec_setup(struct dec *d, etcdserverpb_DeleteRangeRequest *pm,
                            d->lim->max_key, &r->range_end, &r->range_end_len);
 }
 
-static void range_dec_setup(struct dec *d, etcdserverpb_RangeRequest *pm,
+static void range_dec_setup(struct bs_rpc__dec *d,
+                            etcdserverpb_RangeRequest *pm,
                             struct bs_shard_range_req *r, struct req_dec *x)
 {
     pm->key = borrow(&x->a, d, "RangeRequest.key", d->lim->max_key, &r->key,
@@ -1180,17 +958,18 @@ static void range_dec_setup(struct dec *d, etcdserverpb_RangeRequest *pm,
 }
 
 /* etcd answers an unknown sort option "invalid sort option"; so do we. */
-static bool range_from_pb(struct dec *d, const etcdserverpb_RangeRequest *pm,
+static bool range_from_pb(struct bs_rpc__dec *d,
+                          const etcdserverpb_RangeRequest *pm,
                           struct bs_shard_range_req *r)
 {
     if ((uint32_t)pm->sort_order > BS_SHARD_SORT_DESCEND)
-        return dec_fail(d, BS_EPROTO,
-                        "RangeRequest.sort_order %u is not a SortOrder",
-                        (unsigned)pm->sort_order);
+        return bs_rpc__dec_fail(d, BS_EPROTO,
+                                "RangeRequest.sort_order %u is not a SortOrder",
+                                (unsigned)pm->sort_order);
     if ((uint32_t)pm->sort_target > BS_SHARD_SORT_VALUE)
-        return dec_fail(d, BS_EPROTO,
-                        "RangeRequest.sort_target %u is not a SortTarget",
-                        (unsigned)pm->sort_target);
+        return bs_rpc__dec_fail(
+            d, BS_EPROTO, "RangeRequest.sort_target %u is not a SortTarget",
+            (unsigned)pm->sort_target);
     r->limit = pm->limit;
     r->revision = pm->revision;
     r->sort_order = (uint8_t)pm->sort_order;
@@ -1206,7 +985,7 @@ static bool range_from_pb(struct dec *d, const etcdserverpb_RangeRequest *pm,
 }
 
 struct cmp_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_compare *c;
     pb_size_t member; /* tag of the target_union member seen last */
 };
@@ -1217,7 +996,7 @@ static bool dec_cmp_number_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     uint64_t v;
 
     if (!pb_decode_varint(s, &v))
-        return dec_pb_fail(cd->d, s, "Compare.target_union");
+        return bs_rpc__dec_pb_fail(cd->d, s, "Compare.target_union");
     cd->c->number = (int64_t)v;
     cd->c->value = NULL;
     cd->c->value_len = 0;
@@ -1229,8 +1008,8 @@ static bool dec_cmp_value_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     struct cmp_dec *cd = *arg;
 
-    if (!dec_span(cd->d, s, "Compare.value", cd->d->lim->max_value,
-                  &cd->c->value, &cd->c->value_len))
+    if (!bs_rpc__dec_span(cd->d, s, "Compare.value", cd->d->lim->max_value,
+                          &cd->c->value, &cd->c->value_len))
         return false;
     cd->c->number = 0;
     cd->member = f->tag;
@@ -1241,7 +1020,7 @@ static const char *const cmp_target_names[] = {"VERSION", "CREATE", "MOD",
                                                "VALUE", "LEASE"};
 
 struct txn_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_txn_req *t;
     size_t cap;
 };
@@ -1250,7 +1029,7 @@ static bool dec_compare_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct txn_dec *td = *arg;
-    struct dec *d = td->d;
+    struct bs_rpc__dec *d = td->d;
     struct bs_shard_txn_req *t = td->t;
     etcdserverpb_Compare pc = etcdserverpb_Compare_init_zero;
     struct bs_shard_compare *c;
@@ -1258,14 +1037,16 @@ static bool dec_compare_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     struct borrow_dst bk, be;
     pb_callback_t number;
 
-    if (!dec_in_buf(d, s, "TxnRequest.compare"))
+    if (!bs_rpc__dec_in_buf(d, s, "TxnRequest.compare"))
         return false;
     if (t->n_compares >= d->lim->max_txn_ops)
-        return dec_fail(d, BS_ETOOBIG, "TxnRequest has more than %zu compares",
-                        d->lim->max_txn_ops);
-    grown = grow(t->compares, &td->cap, t->n_compares, sizeof *c);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "TxnRequest has more than %zu compares",
+                                d->lim->max_txn_ops);
+    grown = bs_rpc__grow(t->compares, &td->cap, t->n_compares, sizeof *c);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding compares");
+        return bs_rpc__dec_fail(d, BS_ENOMEM,
+                                "out of memory decoding compares");
     t->compares = grown;
     c = &t->compares[t->n_compares];
     memset(c, 0, sizeof *c);
@@ -1285,20 +1066,20 @@ static bool dec_compare_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     pc.value.funcs.decode = dec_cmp_value_cb;
     pc.value.arg = &cd;
     if (!pb_decode(s, etcdserverpb_Compare_fields, &pc))
-        return dec_pb_fail(d, s, "Compare");
+        return bs_rpc__dec_pb_fail(d, s, "Compare");
     if ((uint32_t)pc.result > BS_SHARD_CMP_NOT_EQUAL)
-        return dec_fail(d, BS_EPROTO,
-                        "Compare.result %u is not a CompareResult",
-                        (unsigned)pc.result);
+        return bs_rpc__dec_fail(d, BS_EPROTO,
+                                "Compare.result %u is not a CompareResult",
+                                (unsigned)pc.result);
     if ((uint32_t)pc.target > BS_SHARD_CMP_LEASE)
-        return dec_fail(d, BS_EPROTO,
-                        "Compare.target %u is not a CompareTarget",
-                        (unsigned)pc.target);
+        return bs_rpc__dec_fail(d, BS_EPROTO,
+                                "Compare.target %u is not a CompareTarget",
+                                (unsigned)pc.target);
     c->target = (uint8_t)pc.target;
     c->result = (uint8_t)pc.result;
     /* No member at all compares against 0 (or an empty value). */
     if (cd.member != 0 && cd.member != cmp_member(c->target))
-        return dec_fail(
+        return bs_rpc__dec_fail(
             d, BS_EPROTO,
             "Compare with target %s carries target_union field %u, not %u",
             cmp_target_names[c->target], (unsigned)cd.member,
@@ -1309,7 +1090,7 @@ static bool dec_compare_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 
 /* One RequestOp being decoded into op. */
 struct reqop_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_op *op;
     struct req_dec x;
 };
@@ -1334,11 +1115,11 @@ static bool dec_reqop_member_cb(pb_istream_t *s, const pb_field_t *f,
         type = BS_SHARD_CMD_RANGE;
         break;
     case etcdserverpb_RequestOp_request_txn_tag:
-        return dec_fail(rd->d, BS_ENOTIMPL,
-                        "a Txn nested in a Txn is not supported");
+        return bs_rpc__dec_fail(rd->d, BS_ENOTIMPL,
+                                "a Txn nested in a Txn is not supported");
     default:
-        return dec_fail(rd->d, BS_EPROTO, "RequestOp member %u",
-                        (unsigned)f->tag);
+        return bs_rpc__dec_fail(rd->d, BS_EPROTO, "RequestOp member %u",
+                                (unsigned)f->tag);
     }
     /* Another member replaces the first (a oneof); the same one merges. */
     if (op->type != type) {
@@ -1360,7 +1141,7 @@ static bool dec_reqop_member_cb(pb_istream_t *s, const pb_field_t *f,
 }
 
 struct ops_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_op **ops;
     size_t *n;
     size_t cap;
@@ -1371,19 +1152,21 @@ static bool dec_op_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct ops_dec *od = *arg;
-    struct dec *d = od->d;
+    struct bs_rpc__dec *d = od->d;
     etcdserverpb_RequestOp po = etcdserverpb_RequestOp_init_zero;
     struct reqop_dec rd;
     struct bs_shard_op *op;
 
-    if (!dec_in_buf(d, s, od->what))
+    if (!bs_rpc__dec_in_buf(d, s, od->what))
         return false;
     if (*od->n >= d->lim->max_txn_ops)
-        return dec_fail(d, BS_ETOOBIG, "%s has more than %zu operations",
-                        od->what, d->lim->max_txn_ops);
-    grown = grow(*od->ops, &od->cap, *od->n, sizeof *op);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "%s has more than %zu operations", od->what,
+                                d->lim->max_txn_ops);
+    grown = bs_rpc__grow(*od->ops, &od->cap, *od->n, sizeof *op);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding %s", od->what);
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding %s",
+                                od->what);
     *od->ops = grown;
     op = &(*od->ops)[*od->n];
     memset(op, 0, sizeof *op);
@@ -1393,7 +1176,7 @@ static bool dec_op_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     po.cb_request.funcs.decode = dec_reqop_member_cb;
     po.cb_request.arg = &rd;
     if (!pb_decode(s, etcdserverpb_RequestOp_fields, &po))
-        return dec_pb_fail(d, s, "RequestOp");
+        return bs_rpc__dec_pb_fail(d, s, "RequestOp");
     switch (po.which_request) {
     case etcdserverpb_RequestOp_request_put_tag:
         put_from_pb(&po.request.request_put, &op->u.put);
@@ -1406,8 +1189,9 @@ static bool dec_op_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
             return false;
         break;
     default:
-        return dec_fail(d, BS_EPROTO, "%s[%zu]: RequestOp has no request",
-                        od->what, *od->n);
+        return bs_rpc__dec_fail(d, BS_EPROTO,
+                                "%s[%zu]: RequestOp has no request", od->what,
+                                *od->n);
     }
     (*od->n)++;
     return true;
@@ -1417,8 +1201,7 @@ int bs_rpc_kv_req_decode(uint8_t type, const uint8_t *buf, size_t len,
                          const struct bs_rpc_limits *lim,
                          struct bs_shard_cmd *cmd, char *errmsg)
 {
-    struct bs_rpc_limits defaults;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct req_dec x;
     pb_istream_t s;
     const char *what;
@@ -1426,17 +1209,17 @@ int bs_rpc_kv_req_decode(uint8_t type, const uint8_t *buf, size_t len,
     int rc;
 
     memset(cmd, 0, sizeof *cmd);
-    dec_init(&d, lim, &defaults, buf, len, errmsg);
+    bs_rpc__dec_init(&d, lim, buf, len, errmsg);
     what = type == BS_SHARD_CMD_PUT            ? "PutRequest"
            : type == BS_SHARD_CMD_DELETE_RANGE ? "DeleteRangeRequest"
            : type == BS_SHARD_CMD_RANGE        ? "RangeRequest"
            : type == BS_SHARD_CMD_TXN          ? "TxnRequest"
                                                : NULL;
     if (what == NULL) {
-        set_msg(errmsg, "command type %u has no etcd request", type);
+        bs_rpc__set_msg(errmsg, "command type %u has no etcd request", type);
         return BS_EINVAL;
     }
-    if (!dec_check_size(&d, len, what))
+    if (!bs_rpc__dec_check_size(&d, len, what))
         return d.err;
     cmd->type = type;
     s = pb_istream_from_buffer(buf, len);
@@ -1510,17 +1293,17 @@ void bs_rpc_kv_req_free(struct bs_shard_cmd *cmd)
 /* --------------------------------------------------------- encoding */
 
 struct kv_enc {
-    struct bytes_src key, value;
+    struct bs_rpc__bytes key, value;
 };
 
 static void kv_to_pb(const struct bs_shard_kv *kv, mvccpb_KeyValue *pk,
                      struct kv_enc *x)
 {
-    pk->key = enc_bytes(&x->key, kv->key, kv->key_len);
+    pk->key = bs_rpc__enc_bytes(&x->key, kv->key, kv->key_len);
     pk->create_revision = kv->create_revision;
     pk->mod_revision = kv->mod_revision;
     pk->version = kv->version;
-    pk->value = enc_bytes(&x->value, kv->value, kv->value_len);
+    pk->value = bs_rpc__enc_bytes(&x->value, kv->value, kv->value_len);
     pk->lease = kv->lease;
 }
 
@@ -1652,10 +1435,11 @@ int bs_rpc_kv_resp_encode(const struct bs_rpc_header *hdr,
     *out = NULL;
     *len = 0;
     if (resp->err != 0) {
-        set_msg(errmsg,
-                "a refused command (%s) has no etcd response: answer it with a "
-                "status",
-                bs_err_name(resp->err));
+        bs_rpc__set_msg(
+            errmsg,
+            "a refused command (%s) has no etcd response: answer it with a "
+            "status",
+            bs_err_name(resp->err));
         return BS_EINVAL;
     }
     h.cluster_id = hdr->cluster_id;
@@ -1698,7 +1482,8 @@ int bs_rpc_kv_resp_encode(const struct bs_rpc_header *hdr,
                       out, len);
     }
     default:
-        set_msg(errmsg, "response type %u has no etcd response", resp->type);
+        bs_rpc__set_msg(errmsg, "response type %u has no etcd response",
+                        resp->type);
         return BS_EINVAL;
     }
 }
@@ -1721,16 +1506,16 @@ static void op_resp_clear(struct bs_shard_op_resp *op)
 }
 
 struct kv_dec {
-    struct copy_dst key, value;
+    struct bs_rpc__copy key, value;
 };
 
-static void kv_dec_setup(struct dec *d, mvccpb_KeyValue *pk,
+static void kv_dec_setup(struct bs_rpc__dec *d, mvccpb_KeyValue *pk,
                          struct bs_shard_kv *kv, struct kv_dec *x)
 {
-    pk->key = copy(&x->key, d, "KeyValue.key", d->lim->max_key, &kv->key,
-                   &kv->key_len);
-    pk->value = copy(&x->value, d, "KeyValue.value", d->lim->max_value,
-                     &kv->value, &kv->value_len);
+    pk->key = bs_rpc__copy_cb(&x->key, d, "KeyValue.key", d->lim->max_key,
+                              &kv->key, &kv->key_len);
+    pk->value = bs_rpc__copy_cb(&x->value, d, "KeyValue.value",
+                                d->lim->max_value, &kv->value, &kv->value_len);
 }
 
 static void kv_from_pb(const mvccpb_KeyValue *pk, struct bs_shard_kv *kv)
@@ -1741,18 +1526,19 @@ static void kv_from_pb(const mvccpb_KeyValue *pk, struct bs_shard_kv *kv)
     kv->lease = pk->lease;
 }
 
-static bool count_kv(struct dec *d)
+static bool count_kv(struct bs_rpc__dec *d)
 {
     if (d->n_kvs >= d->lim->max_kvs)
-        return dec_fail(d, BS_ETOOBIG, "response has more than %zu key-values",
-                        d->lim->max_kvs);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "response has more than %zu key-values",
+                                d->lim->max_kvs);
     d->n_kvs++;
     return true;
 }
 
 /* Appends the key-values of a repeated KeyValue field to op. */
 struct kvs_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_op_resp *op;
     size_t cap;
 };
@@ -1761,29 +1547,30 @@ static bool dec_kv_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct kvs_dec *kd = *arg;
-    struct dec *d = kd->d;
+    struct bs_rpc__dec *d = kd->d;
     struct bs_shard_op_resp *op = kd->op;
     mvccpb_KeyValue pk = mvccpb_KeyValue_init_zero;
     struct bs_shard_kv *kv;
     struct kv_dec x;
 
-    if (!dec_in_buf(d, s, "KeyValue") || !count_kv(d))
+    if (!bs_rpc__dec_in_buf(d, s, "KeyValue") || !count_kv(d))
         return false;
-    grown = grow(op->kvs, &kd->cap, op->n_kvs, sizeof *kv);
+    grown = bs_rpc__grow(op->kvs, &kd->cap, op->n_kvs, sizeof *kv);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding key-values");
+        return bs_rpc__dec_fail(d, BS_ENOMEM,
+                                "out of memory decoding key-values");
     op->kvs = grown;
     /* Counted at once, so that an error frees its copies too. */
     kv = &op->kvs[op->n_kvs++];
     memset(kv, 0, sizeof *kv);
     kv_dec_setup(d, &pk, kv, &x);
     if (!pb_decode(s, mvccpb_KeyValue_fields, &pk))
-        return dec_pb_fail(d, s, "KeyValue");
+        return bs_rpc__dec_pb_fail(d, s, "KeyValue");
     kv_from_pb(&pk, kv);
     return true;
 }
 
-static pb_callback_t dec_kvs(struct kvs_dec *kd, struct dec *d,
+static pb_callback_t dec_kvs(struct kvs_dec *kd, struct bs_rpc__dec *d,
                              struct bs_shard_op_resp *op)
 {
     pb_callback_t cb;
@@ -1798,8 +1585,8 @@ static pb_callback_t dec_kvs(struct kvs_dec *kd, struct dec *d,
 
 /* A PutResponse's prev_kv is a singular KeyValue: decoded into prev,
  * then moved into op (or freed) by prev_finish. */
-static bool prev_finish(struct dec *d, bool has, struct bs_shard_kv *prev,
-                        struct bs_shard_op_resp *op)
+static bool prev_finish(struct bs_rpc__dec *d, bool has,
+                        struct bs_shard_kv *prev, struct bs_shard_op_resp *op)
 {
     if (!has) {
         free(prev->key);
@@ -1811,7 +1598,7 @@ static bool prev_finish(struct dec *d, bool has, struct bs_shard_kv *prev,
         return false;
     op->kvs = malloc(sizeof *op->kvs);
     if (op->kvs == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding prev_kv");
+        return bs_rpc__dec_fail(d, BS_ENOMEM, "out of memory decoding prev_kv");
     op->kvs[0] = *prev;
     op->n_kvs = 1;
     memset(prev, 0, sizeof *prev);
@@ -1820,7 +1607,7 @@ static bool prev_finish(struct dec *d, bool has, struct bs_shard_kv *prev,
 
 /* One ResponseOp being decoded into op. */
 struct respop_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_op_resp *op;
     struct kvs_dec kvs;
     struct bs_shard_kv prev;
@@ -1845,12 +1632,12 @@ static bool dec_respop_member_cb(pb_istream_t *s, const pb_field_t *f,
         type = BS_SHARD_CMD_RANGE;
         break;
     case etcdserverpb_ResponseOp_response_txn_tag:
-        return dec_fail(
+        return bs_rpc__dec_fail(
             rd->d, BS_ENOTIMPL,
             "a Txn response nested in a Txn response is not supported");
     default:
-        return dec_fail(rd->d, BS_EPROTO, "ResponseOp member %u",
-                        (unsigned)f->tag);
+        return bs_rpc__dec_fail(rd->d, BS_EPROTO, "ResponseOp member %u",
+                                (unsigned)f->tag);
     }
     if (op->type != type) {
         op_resp_clear(op);
@@ -1883,7 +1670,7 @@ static bool dec_respop_member_cb(pb_istream_t *s, const pb_field_t *f,
 }
 
 struct resps_dec {
-    struct dec *d;
+    struct bs_rpc__dec *d;
     struct bs_shard_resp *r;
     size_t cap;
 };
@@ -1892,22 +1679,23 @@ static bool dec_respop_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
 {
     void *grown;
     struct resps_dec *rsd = *arg;
-    struct dec *d = rsd->d;
+    struct bs_rpc__dec *d = rsd->d;
     struct bs_shard_resp *r = rsd->r;
     etcdserverpb_ResponseOp pr = etcdserverpb_ResponseOp_init_zero;
     struct respop_dec rd;
     struct bs_shard_op_resp *op;
     bool ok;
 
-    if (!dec_in_buf(d, s, "TxnResponse.responses"))
+    if (!bs_rpc__dec_in_buf(d, s, "TxnResponse.responses"))
         return false;
     if (r->n_ops >= d->lim->max_txn_ops)
-        return dec_fail(d, BS_ETOOBIG,
-                        "TxnResponse has more than %zu responses",
-                        d->lim->max_txn_ops);
-    grown = grow(r->ops, &rsd->cap, r->n_ops, sizeof *op);
+        return bs_rpc__dec_fail(d, BS_ETOOBIG,
+                                "TxnResponse has more than %zu responses",
+                                d->lim->max_txn_ops);
+    grown = bs_rpc__grow(r->ops, &rsd->cap, r->n_ops, sizeof *op);
     if (grown == NULL)
-        return dec_fail(d, BS_ENOMEM, "out of memory decoding responses");
+        return bs_rpc__dec_fail(d, BS_ENOMEM,
+                                "out of memory decoding responses");
     r->ops = grown;
     op = &r->ops[r->n_ops++];
     memset(op, 0, sizeof *op);
@@ -1918,7 +1706,7 @@ static bool dec_respop_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
     pr.cb_response.arg = &rd;
     ok = pb_decode(s, etcdserverpb_ResponseOp_fields, &pr);
     if (!ok) {
-        dec_pb_fail(d, s, "ResponseOp");
+        bs_rpc__dec_pb_fail(d, s, "ResponseOp");
     } else {
         switch (pr.which_response) {
         case etcdserverpb_ResponseOp_response_put_tag:
@@ -1935,7 +1723,7 @@ static bool dec_respop_cb(pb_istream_t *s, const pb_field_t *f, void **arg)
             op->more = pr.response.response_range.more;
             break;
         default:
-            ok = dec_fail(
+            ok = bs_rpc__dec_fail(
                 d, BS_EPROTO,
                 "TxnResponse.responses[%zu]: ResponseOp has no response",
                 r->n_ops - 1);
@@ -1969,8 +1757,7 @@ int bs_rpc_kv_resp_decode(uint8_t type, const uint8_t *buf, size_t len,
                           struct bs_rpc_header *hdr, struct bs_shard_resp *resp,
                           char *errmsg)
 {
-    struct bs_rpc_limits defaults;
-    struct dec d;
+    struct bs_rpc__dec d;
     struct kvs_dec kd;
     pb_istream_t s;
     const char *what;
@@ -1980,17 +1767,17 @@ int bs_rpc_kv_resp_decode(uint8_t type, const uint8_t *buf, size_t len,
     bs_shard_resp_init(resp);
     if (hdr != NULL)
         memset(hdr, 0, sizeof *hdr);
-    dec_init(&d, lim, &defaults, buf, len, errmsg);
+    bs_rpc__dec_init(&d, lim, buf, len, errmsg);
     what = type == BS_SHARD_CMD_PUT            ? "PutResponse"
            : type == BS_SHARD_CMD_DELETE_RANGE ? "DeleteRangeResponse"
            : type == BS_SHARD_CMD_RANGE        ? "RangeResponse"
            : type == BS_SHARD_CMD_TXN          ? "TxnResponse"
                                                : NULL;
     if (what == NULL) {
-        set_msg(errmsg, "type %u has no etcd response", type);
+        bs_rpc__set_msg(errmsg, "type %u has no etcd response", type);
         return BS_EINVAL;
     }
-    if (!dec_check_size(&d, len, what))
+    if (!bs_rpc__dec_check_size(&d, len, what))
         return d.err;
     resp->type = type;
     if (type != BS_SHARD_CMD_TXN)
@@ -2065,17 +1852,17 @@ int bs_rpc_snap_ack_encode(const struct bs_rpc_snap_ack *a, uint8_t **out,
 {
     struct enc e = {0, errmsg};
     basalt_raft_SnapshotAck pa = basalt_raft_SnapshotAck_init_zero;
-    struct bytes_src err;
+    struct bs_rpc__bytes err;
 
     *out = NULL;
     *len = 0;
     if (a->error_len > MAX_ACK_ERROR) {
-        set_msg(errmsg, "SnapshotAck: error is longer than %d bytes",
-                MAX_ACK_ERROR);
+        bs_rpc__set_msg(errmsg, "SnapshotAck: error is longer than %d bytes",
+                        MAX_ACK_ERROR);
         return BS_EINVAL;
     }
     pa.accepted = a->accepted;
-    pa.error = enc_bytes(&err, a->error, a->error_len);
+    pa.error = bs_rpc__enc_bytes(&err, a->error, a->error_len);
     pa.shard_id = a->shard_id;
     pa.index = a->index;
     pa.term = a->term;
@@ -2090,8 +1877,7 @@ int bs_rpc_snap_ack_decode(const uint8_t *buf, size_t len,
                            const struct bs_rpc_limits *lim,
                            struct bs_rpc_snap_ack *a, char *errmsg)
 {
-    struct bs_rpc_limits defaults;
-    struct dec d;
+    struct bs_rpc__dec d;
     basalt_raft_SnapshotAck pa = basalt_raft_SnapshotAck_init_zero;
     struct borrow_dst be;
     const uint8_t *err = NULL;
@@ -2100,8 +1886,8 @@ int bs_rpc_snap_ack_decode(const uint8_t *buf, size_t len,
     int rc;
 
     memset(a, 0, sizeof *a);
-    dec_init(&d, lim, &defaults, buf, len, errmsg);
-    if (!dec_check_size(&d, len, "SnapshotAck"))
+    bs_rpc__dec_init(&d, lim, buf, len, errmsg);
+    if (!bs_rpc__dec_check_size(&d, len, "SnapshotAck"))
         return d.err;
     pa.error = borrow(&be, &d, "SnapshotAck.error", MAX_ACK_ERROR, &err,
                       &a->error_len);
