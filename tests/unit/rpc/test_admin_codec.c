@@ -18,17 +18,13 @@
 #include <unistd.h>
 
 #include "admin_codec.h"
+#include "protoc_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
 static const uint8_t *B(const char *s)
 {
     return (const uint8_t *)s;
-}
-
-static bool bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
-{
-    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 /* Protobuf writers for hand-made (and malformed) messages. */
@@ -183,8 +179,8 @@ static void check_shard_eq(const struct bs_adm_shard *a,
                            const struct bs_adm_shard *b)
 {
     ck_assert_uint_eq(a->id, b->id);
-    ck_assert(bytes_eq(a->start, a->start_len, b->start, b->start_len));
-    ck_assert(bytes_eq(a->end, a->end_len, b->end, b->end_len));
+    ck_assert(bs_test_bytes_eq(a->start, a->start_len, b->start, b->start_len));
+    ck_assert(bs_test_bytes_eq(a->end, a->end_len, b->end, b->end_len));
     ck_assert_uint_eq(a->conf_ver, b->conf_ver);
     ck_assert_uint_eq(a->version, b->version);
     ck_assert_uint_eq(a->leader, b->leader);
@@ -262,7 +258,7 @@ START_TEST(test_shard_info_round_trip)
         bs_adm_shard_info_req_decode(cp, len, &id, &key, &key_len, err), 0);
     free(cp);
     ck_assert_uint_eq(id, 0);
-    ck_assert(bytes_eq(key, key_len, "k\0ey", 4));
+    ck_assert(bs_test_bytes_eq(key, key_len, "k\0ey", 4));
     free(key);
     free(buf);
 
@@ -320,7 +316,7 @@ START_TEST(test_ping_round_trip)
     ck_assert_uint_eq(got.from_node, 4);
     ck_assert_uint_eq(got.uptime_ms, 0);
     ck_assert_str_eq(got.version, "");
-    ck_assert(bytes_eq(got.payload, got.payload_len, p.payload, 6));
+    ck_assert(bs_test_bytes_eq(got.payload, got.payload_len, p.payload, 6));
     bs_adm_ping_free(&got);
     ck_assert_ptr_null(got.payload);
     free(buf);
@@ -333,7 +329,7 @@ START_TEST(test_ping_round_trip)
     ck_assert_uint_eq(got.from_node, 0);
     ck_assert_uint_eq(got.uptime_ms, 123456);
     ck_assert_str_eq(got.version, "0.1.0-dev");
-    ck_assert(bytes_eq(got.payload, got.payload_len, p.payload, 6));
+    ck_assert(bs_test_bytes_eq(got.payload, got.payload_len, p.payload, 6));
     bs_adm_ping_free(&got);
     free(buf);
 
@@ -970,13 +966,13 @@ START_TEST(test_wire_golden)
     w_uint(w, 7, 8);
     w_uint(w, 9, 16384);
     ck_assert_int_eq(bs_adm_etcd_status_encode(&s, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, w->b, w->n));
+    ck_assert(bs_test_bytes_eq(buf, len, w->b, w->n));
     free(buf);
 
     /* An all-zero header is still sent (etcd always sets it). */
     memset(&s, 0, sizeof s);
     ck_assert_int_eq(bs_adm_etcd_status_encode(&s, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, "\x0a\x00", 2));
+    ck_assert(bs_test_bytes_eq(buf, len, "\x0a\x00", 2));
     free(buf);
 
     /* MemberListResponse {header 1, members 2}; Member {ID 1, name 2,
@@ -993,7 +989,7 @@ START_TEST(test_wire_golden)
     w_uint(mw, 5, 1);
     w_msg(w, 2, mw);
     ck_assert_int_eq(bs_adm_member_list_encode(&h, &mb, 1, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, w->b, w->n));
+    ck_assert(bs_test_bytes_eq(buf, len, w->b, w->n));
     free(buf);
 
     /* CompactionRequest {revision 1, physical 2}; CompactionResponse
@@ -1006,59 +1002,13 @@ START_TEST(test_wire_golden)
     w->n = 0;
     w_msg(w, 1, hw);
     ck_assert_int_eq(bs_adm_compact_resp_encode(&h, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, w->b, w->n));
+    ck_assert(bs_test_bytes_eq(buf, len, w->b, w->n));
     free(buf);
     free(w);
     free(hw);
     free(mw);
 }
 END_TEST
-
-/* Runs protoc over rpc/proto: --decode (bytes in, text out) or --encode
- * (text in, bytes out). Returns the output, malloc'd, NUL-terminated. */
-static char *run_protoc(const char *mode, const char *msg, const char *file,
-                        const void *in, size_t in_len, size_t *out_len)
-{
-    const char *protoc = getenv("BS_RPC_PROTOC");
-    const char *dir = getenv("BS_RPC_PROTO_DIR");
-    char in_path[] = "/tmp/bs_adm_in_XXXXXX";
-    char out_path[] = "/tmp/bs_adm_out_XXXXXX";
-    char cmd[2048];
-    int fd_in, fd_out, rc;
-    FILE *f;
-    char *out;
-    long n;
-
-    ck_assert_msg(protoc != NULL && dir != NULL,
-                  "BS_RPC_PROTOC and BS_RPC_PROTO_DIR must be set (meson "
-                  "test sets them)");
-    fd_in = mkstemp(in_path);
-    fd_out = mkstemp(out_path);
-    ck_assert_int_ge(fd_in, 0);
-    ck_assert_int_ge(fd_out, 0);
-    ck_assert_int_eq(write(fd_in, in, in_len), (ssize_t)in_len);
-    close(fd_in);
-    close(fd_out);
-    snprintf(cmd, sizeof cmd,
-             "'%s' --proto_path='%s' --%s=%s %s < %s > %s 2>&1", protoc, dir,
-             mode, msg, file, in_path, out_path);
-    rc = system(cmd);
-    f = fopen(out_path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    out = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(out, 1, (size_t)n, f), (size_t)n);
-    out[n] = '\0';
-    fclose(f);
-    unlink(in_path);
-    unlink(out_path);
-    ck_assert_msg(rc == 0, "%s failed: %s", cmd, out);
-    if (out_len != NULL)
-        *out_len = (size_t)n;
-    return out;
-}
 
 START_TEST(test_wire_protoc)
 {
@@ -1076,8 +1026,8 @@ START_TEST(test_wire_protoc)
     st.n_shards = 1;
     sample_shards[0].n_replicas = 2;
     ck_assert_int_eq(bs_adm_status_encode(&st, &buf, &len, err), 0);
-    text = run_protoc("decode", "basalt.ClusterStatusResponse", "admin.proto",
-                      buf, len, NULL);
+    text = bs_test_protoc("decode", "basalt.ClusterStatusResponse",
+                          "admin.proto", buf, len, NULL);
     ck_assert_str_eq(text, "cluster_id: 244837814094590\n"
                            "node_id: 2\n"
                            "nodes {\n"
@@ -1124,8 +1074,8 @@ START_TEST(test_wire_protoc)
     p.payload = (uint8_t *)"\x01hi";
     p.payload_len = 3;
     ck_assert_int_eq(bs_adm_ping_req_encode(&p, &buf, &len, err), 0);
-    text = run_protoc("decode", "basalt.PingRequest", "admin.proto", buf, len,
-                      NULL);
+    text = bs_test_protoc("decode", "basalt.PingRequest", "admin.proto", buf,
+                          len, NULL);
     ck_assert_str_eq(text, "from_node: 4\n"
                            "payload: \"\\001hi\"\n"
                            "cluster_id: 9\n"
@@ -1141,13 +1091,13 @@ START_TEST(test_wire_protoc)
                          "replicas { id: 5 in_sync: true match: 77 } }";
         struct bs_adm_shard sh;
 
-        pb = (uint8_t *)run_protoc("encode", "basalt.ShardInfoResponse",
-                                   "admin.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.ShardInfoResponse",
+                                       "admin.proto", in, strlen(in), &pb_len);
         ck_assert_int_eq(bs_adm_shard_info_resp_decode(pb, pb_len, &sh, err),
                          0);
         ck_assert_uint_eq(sh.id, 3);
-        ck_assert(bytes_eq(sh.start, sh.start_len, "a\0", 2));
-        ck_assert(bytes_eq(sh.end, sh.end_len, "b", 1));
+        ck_assert(bs_test_bytes_eq(sh.start, sh.start_len, "a\0", 2));
+        ck_assert(bs_test_bytes_eq(sh.end, sh.end_len, "b", 1));
         ck_assert_uint_eq(sh.term, 9);
         ck_assert_int_eq(sh.revision, -7);
         ck_assert_uint_eq(sh.n_replicas, 2);
@@ -1162,12 +1112,12 @@ START_TEST(test_wire_protoc)
         const char *in = "cluster_id: 1 node_id: 2 version: \"0.1.0\" "
                          "uptime_ms: 5000 payload: \"xyz\"";
 
-        pb = (uint8_t *)run_protoc("encode", "basalt.PingResponse",
-                                   "admin.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.PingResponse",
+                                       "admin.proto", in, strlen(in), &pb_len);
         ck_assert_int_eq(bs_adm_ping_resp_decode(pb, pb_len, &gp, err), 0);
         ck_assert_str_eq(gp.version, "0.1.0");
         ck_assert_uint_eq(gp.uptime_ms, 5000);
-        ck_assert(bytes_eq(gp.payload, gp.payload_len, "xyz", 3));
+        ck_assert(bs_test_bytes_eq(gp.payload, gp.payload_len, "xyz", 3));
         bs_adm_ping_free(&gp);
         free(pb);
     }
@@ -1179,8 +1129,9 @@ START_TEST(test_wire_protoc)
                          "clientURLs: \"http://localhost:2379\" "
                          "clientURLs: \"http://127.0.0.1:2379\" }";
 
-        pb = (uint8_t *)run_protoc("encode", "etcdserverpb.MemberListResponse",
-                                   "rpc.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode",
+                                       "etcdserverpb.MemberListResponse",
+                                       "rpc.proto", in, strlen(in), &pb_len);
         ck_assert_int_eq(
             bs_adm_member_list_decode(pb, pb_len, &gh, &gm, &n, err), 0);
         ck_assert_uint_eq(gh.cluster_id, 14841639068965178418ULL);
@@ -1199,8 +1150,9 @@ START_TEST(test_wire_protoc)
              "members { ID: 10276657743932975437 name: \"default\" "
              "peerURLs: \"http://localhost:2380\" "
              "clientURLs: \"http://localhost:2379\" }";
-        pb = (uint8_t *)run_protoc("encode", "etcdserverpb.MemberListResponse",
-                                   "rpc.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode",
+                                       "etcdserverpb.MemberListResponse",
+                                       "rpc.proto", in, strlen(in), &pb_len);
         gm = calloc(1, sizeof *gm);
         gm->id = 10276657743932975437ULL;
         strcpy(gm->name, "default");
@@ -1208,7 +1160,7 @@ START_TEST(test_wire_protoc)
         strcpy(gm->client_url, "http://localhost:2379");
         ck_assert_int_eq(bs_adm_member_list_encode(&gh, gm, 1, &buf, &len, err),
                          0);
-        ck_assert(bytes_eq(buf, len, pb, pb_len));
+        ck_assert(bs_test_bytes_eq(buf, len, pb, pb_len));
         free(buf);
         free(gm);
         free(pb);
@@ -1220,8 +1172,8 @@ START_TEST(test_wire_protoc)
                          "dbSizeInUse: 16384";
         struct bs_adm_etcd_status es;
 
-        pb = (uint8_t *)run_protoc("encode", "etcdserverpb.StatusResponse",
-                                   "rpc.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode", "etcdserverpb.StatusResponse",
+                                       "rpc.proto", in, strlen(in), &pb_len);
         ck_assert_int_eq(bs_adm_etcd_status_decode(pb, pb_len, &es, err), 0);
         ck_assert_str_eq(es.version, "3.4.23");
         ck_assert_uint_eq(es.hdr.member_id, 5);
@@ -1235,8 +1187,9 @@ START_TEST(test_wire_protoc)
         int64_t rev;
         bool phys;
 
-        pb = (uint8_t *)run_protoc("encode", "etcdserverpb.CompactionRequest",
-                                   "rpc.proto", in, strlen(in), &pb_len);
+        pb = (uint8_t *)bs_test_protoc("encode",
+                                       "etcdserverpb.CompactionRequest",
+                                       "rpc.proto", in, strlen(in), &pb_len);
         ck_assert_int_eq(
             bs_adm_compact_req_decode(pb, pb_len, &rev, &phys, err), 0);
         ck_assert_int_eq(rev, 100);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "protoc_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -94,11 +95,6 @@ static uint8_t *rand_bytes(struct arena *a, uint64_t *s, size_t len)
     for (size_t i = 0; i < len; i++)
         p[i] = (uint8_t)rng_next(s);
     return p;
-}
-
-static bool bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
-{
-    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 static const uint8_t *B(const char *s)
@@ -215,14 +211,14 @@ static void check_env_eq(const struct bs_eng_envelope *a,
         ck_assert_uint_eq(x->entries[i].term, y->entries[i].term);
         ck_assert_uint_eq(x->entries[i].index, y->entries[i].index);
         ck_assert_uint_eq(x->entries[i].type, y->entries[i].type);
-        ck_assert(bytes_eq(x->entries[i].data, x->entries[i].len,
-                           y->entries[i].data, y->entries[i].len));
+        ck_assert(bs_test_bytes_eq(x->entries[i].data, x->entries[i].len,
+                                   y->entries[i].data, y->entries[i].len));
     }
     ck_assert_uint_eq(x->snapshot.meta.index, y->snapshot.meta.index);
     ck_assert_uint_eq(x->snapshot.meta.term, y->snapshot.meta.term);
     check_conf_eq(&x->snapshot.meta.conf, &y->snapshot.meta.conf);
-    ck_assert(bytes_eq(x->snapshot.data, x->snapshot.len, y->snapshot.data,
-                       y->snapshot.len));
+    ck_assert(bs_test_bytes_eq(x->snapshot.data, x->snapshot.len,
+                               y->snapshot.data, y->snapshot.len));
 }
 
 static bool inside(const void *p, size_t n, const uint8_t *buf, size_t len)
@@ -271,7 +267,7 @@ START_TEST(test_batch_round_trip)
         ck_assert_int_eq(bs_rpc_raft_batch_encode(&b.hdr, b.envs, b.n_envs,
                                                   &buf2, &len2, err),
                          0);
-        ck_assert(bytes_eq(buf, len, buf2, len2));
+        ck_assert(bs_test_bytes_eq(buf, len, buf2, len2));
         free(buf2);
         bs_rpc_raft_batch_free(&b);
         ck_assert_ptr_null(b.envs);
@@ -600,9 +596,9 @@ START_TEST(test_chunk_round_trip)
         ck_assert_int_eq(d.has_msg, c.has_msg);
         if (c.has_msg)
             check_env_eq(&c.msg, &d.msg);
-        ck_assert(bytes_eq(d.file, d.file_len, c.file, c.file_len));
+        ck_assert(bs_test_bytes_eq(d.file, d.file_len, c.file, c.file_len));
         ck_assert_uint_eq(d.offset, c.offset);
-        ck_assert(bytes_eq(d.data, d.len, c.data, c.len));
+        ck_assert(bs_test_bytes_eq(d.data, d.len, c.data, c.len));
         ck_assert(inside(d.data, d.len, buf, len));
         ck_assert_int_eq(d.last, c.last);
         bs_rpc_snap_chunk_free(&d);
@@ -765,8 +761,8 @@ static struct bs_shard_cmd sample_cmd(uint8_t type)
 static void check_put_eq(const struct bs_shard_put_req *a,
                          const struct bs_shard_put_req *b)
 {
-    ck_assert(bytes_eq(a->key, a->key_len, b->key, b->key_len));
-    ck_assert(bytes_eq(a->value, a->value_len, b->value, b->value_len));
+    ck_assert(bs_test_bytes_eq(a->key, a->key_len, b->key, b->key_len));
+    ck_assert(bs_test_bytes_eq(a->value, a->value_len, b->value, b->value_len));
     ck_assert_int_eq(a->lease, b->lease);
     ck_assert_int_eq(a->prev_kv, b->prev_kv);
     ck_assert_int_eq(a->ignore_value, b->ignore_value);
@@ -776,18 +772,18 @@ static void check_put_eq(const struct bs_shard_put_req *a,
 static void check_del_eq(const struct bs_shard_delete_req *a,
                          const struct bs_shard_delete_req *b)
 {
-    ck_assert(bytes_eq(a->key, a->key_len, b->key, b->key_len));
-    ck_assert(bytes_eq(a->range_end, a->range_end_len, b->range_end,
-                       b->range_end_len));
+    ck_assert(bs_test_bytes_eq(a->key, a->key_len, b->key, b->key_len));
+    ck_assert(bs_test_bytes_eq(a->range_end, a->range_end_len, b->range_end,
+                               b->range_end_len));
     ck_assert_int_eq(a->prev_kv, b->prev_kv);
 }
 
 static void check_range_eq(const struct bs_shard_range_req *a,
                            const struct bs_shard_range_req *b)
 {
-    ck_assert(bytes_eq(a->key, a->key_len, b->key, b->key_len));
-    ck_assert(bytes_eq(a->range_end, a->range_end_len, b->range_end,
-                       b->range_end_len));
+    ck_assert(bs_test_bytes_eq(a->key, a->key_len, b->key, b->key_len));
+    ck_assert(bs_test_bytes_eq(a->range_end, a->range_end_len, b->range_end,
+                               b->range_end_len));
     ck_assert_int_eq(a->limit, b->limit);
     ck_assert_int_eq(a->revision, b->revision);
     ck_assert_uint_eq(a->sort_order, b->sort_order);
@@ -837,12 +833,12 @@ static void check_cmd_eq(const struct bs_shard_cmd *a,
 
             ck_assert_uint_eq(p->target, q->target);
             ck_assert_uint_eq(p->result, q->result);
-            ck_assert(bytes_eq(p->key, p->key_len, q->key, q->key_len));
-            ck_assert(bytes_eq(p->range_end, p->range_end_len, q->range_end,
-                               q->range_end_len));
+            ck_assert(bs_test_bytes_eq(p->key, p->key_len, q->key, q->key_len));
+            ck_assert(bs_test_bytes_eq(p->range_end, p->range_end_len,
+                                       q->range_end, q->range_end_len));
             if (p->target == BS_SHARD_CMP_VALUE)
-                ck_assert(
-                    bytes_eq(p->value, p->value_len, q->value, q->value_len));
+                ck_assert(bs_test_bytes_eq(p->value, p->value_len, q->value,
+                                           q->value_len));
             else
                 ck_assert_int_eq(p->number, q->number);
         }
@@ -873,7 +869,7 @@ START_TEST(test_req_round_trip)
     ck_assert_uint_eq(d.epoch.version, 0);
     check_cmd_eq(&c, &d);
     ck_assert_int_eq(bs_rpc_kv_req_encode(&d, &buf2, &len2, err), 0);
-    ck_assert(bytes_eq(buf, len, buf2, len2));
+    ck_assert(bs_test_bytes_eq(buf, len, buf2, len2));
     free(buf2);
     bs_rpc_kv_req_free(&d);
     ck_assert_ptr_null(d.u.txn.compares);
@@ -1040,8 +1036,9 @@ START_TEST(test_req_decode_refuses)
             bs_rpc_kv_req_decode(BS_SHARD_CMD_TXN, w.b, w.n, NULL, &c, err), 0);
         ck_assert_uint_eq(c.u.txn.n_success, 1);
         ck_assert_uint_eq(c.u.txn.success[0].type, BS_SHARD_CMD_RANGE);
-        ck_assert(bytes_eq(c.u.txn.success[0].u.range.key,
-                           c.u.txn.success[0].u.range.key_len, "rk", 2));
+        ck_assert(bs_test_bytes_eq(c.u.txn.success[0].u.range.key,
+                                   c.u.txn.success[0].u.range.key_len, "rk",
+                                   2));
         bs_rpc_kv_req_free(&c);
     }
 
@@ -1153,8 +1150,9 @@ static void check_op_resp_eq(const struct bs_shard_op_resp *a,
     for (size_t i = 0; i < a->n_kvs; i++) {
         const struct bs_shard_kv *x = &a->kvs[i], *y = &b->kvs[i];
 
-        ck_assert(bytes_eq(x->key, x->key_len, y->key, y->key_len));
-        ck_assert(bytes_eq(x->value, x->value_len, y->value, y->value_len));
+        ck_assert(bs_test_bytes_eq(x->key, x->key_len, y->key, y->key_len));
+        ck_assert(
+            bs_test_bytes_eq(x->value, x->value_len, y->value, y->value_len));
         ck_assert_int_eq(x->create_revision, y->create_revision);
         ck_assert_int_eq(x->mod_revision, y->mod_revision);
         ck_assert_int_eq(x->version, y->version);
@@ -1192,7 +1190,7 @@ START_TEST(test_resp_round_trip)
         check_op_resp_eq(&r.op, &d.op);
     }
     ck_assert_int_eq(bs_rpc_kv_resp_encode(&h, &d, &buf2, &len2, err), 0);
-    ck_assert(bytes_eq(buf, len, buf2, len2));
+    ck_assert(bs_test_bytes_eq(buf, len, buf2, len2));
     free(buf2);
     bs_shard_resp_free(&d);
     free(buf);
@@ -1598,14 +1596,14 @@ START_TEST(test_wire_golden)
     c.u.put.lease = 7;
     c.u.put.prev_kv = true;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, put, sizeof put));
+    ck_assert(bs_test_bytes_eq(buf, len, put, sizeof put));
     free(buf);
 
     memset(&c, 0, sizeof c);
     c.type = BS_SHARD_CMD_PUT;
     c.u.put.lease = -1;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, neg, sizeof neg));
+    ck_assert(bs_test_bytes_eq(buf, len, neg, sizeof neg));
     free(buf);
 
     memset(&c, 0, sizeof c);
@@ -1624,7 +1622,7 @@ START_TEST(test_wire_golden)
     c.u.range.min_create_revision = 3;
     c.u.range.max_create_revision = 300;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, range, sizeof range));
+    ck_assert(bs_test_bytes_eq(buf, len, range, sizeof range));
     free(buf);
     /* ... and the golden bytes decode to the same request. */
     {
@@ -1652,7 +1650,7 @@ START_TEST(test_wire_golden)
     c.u.txn.success = &op;
     c.u.txn.n_success = 1;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, txn, sizeof txn));
+    ck_assert(bs_test_bytes_eq(buf, len, txn, sizeof txn));
     free(buf);
 
     bs_shard_resp_init(&r);
@@ -1670,56 +1668,10 @@ START_TEST(test_wire_golden)
     r.op.n_kvs = 1;
     r.op.count = 1;
     ck_assert_int_eq(bs_rpc_kv_resp_encode(&h, &r, &buf, &len, err), 0);
-    ck_assert(bytes_eq(buf, len, rresp, sizeof rresp));
+    ck_assert(bs_test_bytes_eq(buf, len, rresp, sizeof rresp));
     free(buf);
 }
 END_TEST
-
-/* Runs protoc over rpc/proto: --decode (bytes in, text out) or --encode
- * (text in, bytes out). Returns the output, malloc'd, NUL-terminated. */
-static char *run_protoc(const char *mode, const char *msg, const char *file,
-                        const void *in, size_t in_len, size_t *out_len)
-{
-    const char *protoc = getenv("BS_RPC_PROTOC");
-    const char *dir = getenv("BS_RPC_PROTO_DIR");
-    char in_path[] = "/tmp/bs_rpc_in_XXXXXX";
-    char out_path[] = "/tmp/bs_rpc_out_XXXXXX";
-    char cmd[2048];
-    int fd_in, fd_out, rc;
-    FILE *f;
-    char *out;
-    long n;
-
-    ck_assert_msg(protoc != NULL && dir != NULL,
-                  "BS_RPC_PROTOC and BS_RPC_PROTO_DIR must be set (meson "
-                  "test sets them)");
-    fd_in = mkstemp(in_path);
-    fd_out = mkstemp(out_path);
-    ck_assert_int_ge(fd_in, 0);
-    ck_assert_int_ge(fd_out, 0);
-    ck_assert_int_eq(write(fd_in, in, in_len), (ssize_t)in_len);
-    close(fd_in);
-    close(fd_out);
-    snprintf(cmd, sizeof cmd,
-             "'%s' --proto_path='%s' --%s=%s %s < %s > %s 2>&1", protoc, dir,
-             mode, msg, file, in_path, out_path);
-    rc = system(cmd);
-    f = fopen(out_path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    out = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(out, 1, (size_t)n, f), (size_t)n);
-    out[n] = '\0';
-    fclose(f);
-    unlink(in_path);
-    unlink(out_path);
-    ck_assert_msg(rc == 0, "%s failed: %s", cmd, out);
-    if (out_len != NULL)
-        *out_len = (size_t)n;
-    return out;
-}
 
 START_TEST(test_wire_protoc)
 {
@@ -1736,8 +1688,8 @@ START_TEST(test_wire_protoc)
     c.u.range.range_end_len = 6;
     c.u.range.limit = 50;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    text = run_protoc("decode", "etcdserverpb.RangeRequest", "rpc.proto", buf,
-                      len, NULL);
+    text = bs_test_protoc("decode", "etcdserverpb.RangeRequest", "rpc.proto",
+                          buf, len, NULL);
     ck_assert_str_eq(text, "key: \"apple\"\n"
                            "range_end: \"apples\"\n"
                            "limit: 50\n"
@@ -1758,8 +1710,8 @@ START_TEST(test_wire_protoc)
     c.u.put.key = B("k");
     c.u.put.key_len = 1;
     ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-    text = run_protoc("decode", "etcdserverpb.PutRequest", "rpc.proto", buf,
-                      len, NULL);
+    text = bs_test_protoc("decode", "etcdserverpb.PutRequest", "rpc.proto", buf,
+                          len, NULL);
     ck_assert_str_eq(text, "key: \"k\"\n"
                            "value: \"value\"\n"
                            "lease: -9223372036854775808\n"
@@ -1790,8 +1742,8 @@ START_TEST(test_wire_protoc)
         c.u.txn.failure = &op;
         c.u.txn.n_failure = 1;
         ck_assert_int_eq(bs_rpc_kv_req_encode(&c, &buf, &len, err), 0);
-        text = run_protoc("decode", "etcdserverpb.TxnRequest", "rpc.proto", buf,
-                          len, NULL);
+        text = bs_test_protoc("decode", "etcdserverpb.TxnRequest", "rpc.proto",
+                              buf, len, NULL);
         ck_assert_str_eq(text, "compare {\n"
                                "  result: GREATER\n"
                                "  key: \"k\"\n"
@@ -1816,8 +1768,8 @@ START_TEST(test_wire_protoc)
             "sort_order: ASCEND sort_target: CREATE } }\n"
             "failure { request_put { key: \"p\" value: \"q\" lease: 5 } }\n";
         uint8_t *pb =
-            (uint8_t *)run_protoc("encode", "etcdserverpb.TxnRequest",
-                                  "rpc.proto", txt, sizeof txt - 1, &len);
+            (uint8_t *)bs_test_protoc("encode", "etcdserverpb.TxnRequest",
+                                      "rpc.proto", txt, sizeof txt - 1, &len);
         const struct bs_shard_txn_req *t = &d.u.txn;
 
         ck_assert_int_eq(
@@ -1825,10 +1777,11 @@ START_TEST(test_wire_protoc)
         ck_assert_uint_eq(t->n_compares, 2);
         ck_assert_uint_eq(t->compares[0].result, BS_SHARD_CMP_NOT_EQUAL);
         ck_assert_uint_eq(t->compares[0].target, BS_SHARD_CMP_VALUE);
-        ck_assert(bytes_eq(t->compares[0].key, t->compares[0].key_len, "a", 1));
+        ck_assert(bs_test_bytes_eq(t->compares[0].key, t->compares[0].key_len,
+                                   "a", 1));
         ck_assert_uint_eq(t->compares[0].value_len, 0);
-        ck_assert(bytes_eq(t->compares[0].range_end,
-                           t->compares[0].range_end_len, "b", 1));
+        ck_assert(bs_test_bytes_eq(t->compares[0].range_end,
+                                   t->compares[0].range_end_len, "b", 1));
         ck_assert_uint_eq(t->compares[1].target, BS_SHARD_CMP_MOD);
         ck_assert_int_eq(t->compares[1].number, -3);
         ck_assert_uint_eq(t->n_success, 1);
@@ -1840,8 +1793,8 @@ START_TEST(test_wire_protoc)
                           BS_SHARD_SORT_CREATE);
         ck_assert_uint_eq(t->n_failure, 1);
         ck_assert_uint_eq(t->failure[0].type, BS_SHARD_CMD_PUT);
-        ck_assert(bytes_eq(t->failure[0].u.put.value,
-                           t->failure[0].u.put.value_len, "q", 1));
+        ck_assert(bs_test_bytes_eq(t->failure[0].u.put.value,
+                                   t->failure[0].u.put.value_len, "q", 1));
         ck_assert_int_eq(t->failure[0].u.put.lease, 5);
         bs_rpc_kv_req_free(&d);
         free(pb);
@@ -1870,8 +1823,8 @@ START_TEST(test_wire_protoc)
         e.msg.snapshot.meta.conf.voters[1] = 300;
         ck_assert_int_eq(bs_rpc_raft_batch_encode(&hdr, &e, 1, &buf, &len, err),
                          0);
-        text = run_protoc("decode", "basalt.raft.RaftBatch", "raft.proto", buf,
-                          len, NULL);
+        text = bs_test_protoc("decode", "basalt.raft.RaftBatch", "raft.proto",
+                              buf, len, NULL);
         ck_assert_str_eq(text, "cluster_id: 5\n"
                                "from_node: 6\n"
                                "to_node: 7\n"
@@ -1894,8 +1847,8 @@ START_TEST(test_wire_protoc)
                                "  }\n"
                                "}\n");
         free(text);
-        pb = (uint8_t *)run_protoc("encode", "basalt.raft.RaftBatch",
-                                   "raft.proto", btxt, strlen(btxt), &len);
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.raft.RaftBatch",
+                                       "raft.proto", btxt, strlen(btxt), &len);
         ck_assert_int_eq(bs_rpc_raft_batch_decode(pb, len, NULL, &b, err), 0);
         ck_assert_uint_eq(b.n_envs, 1);
         ck_assert_uint_eq(b.envs[0].msg.type, BS_RAFT_MSG_APP);

@@ -28,6 +28,7 @@
 
 #include "node.h"
 #include "node_int.h"
+#include "protoc_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -43,11 +44,6 @@ static uint64_t rng_next(uint64_t *s)
 static uint64_t rng_below(uint64_t *s, uint64_t n)
 {
     return n ? rng_next(s) % n : 0;
-}
-
-static bool bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
-{
-    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 /* Whether [p, p + n) lies inside [buf, buf + len). */
@@ -559,7 +555,7 @@ static void check_items(const struct bs_fwd_item *a, size_t na,
     for (size_t i = 0; i < na; i++) {
         ck_assert_uint_eq(a[i].id, b[i].id);
         ck_assert_uint_eq(a[i].type, b[i].type);
-        ck_assert(bytes_eq(a[i].req, a[i].len, b[i].req, b[i].len));
+        ck_assert(bs_test_bytes_eq(a[i].req, a[i].len, b[i].req, b[i].len));
         ck_assert_msg(inside(b[i].req, b[i].len, buf, len),
                       "item %zu: request not borrowed from the buffer", i);
     }
@@ -574,8 +570,10 @@ static void check_replies(const struct bs_fwd_reply *a, size_t na,
         ck_assert_uint_eq(a[i].id, b[i].id);
         ck_assert_int_eq(a[i].rc, b[i].rc);
         ck_assert_uint_eq(a[i].status, b[i].status);
-        ck_assert(bytes_eq(a[i].msg, a[i].msg_len, b[i].msg, b[i].msg_len));
-        ck_assert(bytes_eq(a[i].resp, a[i].resp_len, b[i].resp, b[i].resp_len));
+        ck_assert(
+            bs_test_bytes_eq(a[i].msg, a[i].msg_len, b[i].msg, b[i].msg_len));
+        ck_assert(bs_test_bytes_eq(a[i].resp, a[i].resp_len, b[i].resp,
+                                   b[i].resp_len));
         ck_assert_msg(inside(b[i].msg, b[i].msg_len, buf, len),
                       "reply %zu: msg not borrowed from the buffer", i);
         ck_assert_msg(inside(b[i].resp, b[i].resp_len, buf, len),
@@ -1151,62 +1149,15 @@ START_TEST(test_wire_golden)
     size_t len;
 
     ck_assert_int_eq(bs_fwd_batch_encode(it, 2, &buf, &len), 0);
-    ck_assert(bytes_eq(buf, len, batch, sizeof batch));
+    ck_assert(bs_test_bytes_eq(buf, len, batch, sizeof batch));
     free(buf);
     ck_assert_int_eq(bs_fwd_replies_encode(r, 2, &buf, &len), 0);
-    ck_assert(bytes_eq(buf, len, replies, sizeof replies));
+    ck_assert(bs_test_bytes_eq(buf, len, replies, sizeof replies));
     free(buf);
 }
 END_TEST
 
 /* ------------------------------------------------------ codec: protoc */
-
-/* Runs protoc over rpc/proto: --decode (bytes in, text out) or --encode
- * (text in, bytes out). Returns the output, malloc'd, NUL-terminated. */
-static char *run_protoc(const char *mode, const char *msg, const void *in,
-                        size_t in_len, size_t *out_len)
-{
-    const char *protoc = getenv("BS_RPC_PROTOC");
-    const char *dir = getenv("BS_RPC_PROTO_DIR");
-    char in_path[] = "/tmp/bs_rpc_node_in_XXXXXX";
-    char out_path[] = "/tmp/bs_rpc_node_out_XXXXXX";
-    char cmd[2048];
-    int fd_in, fd_out, rc;
-    FILE *f;
-    char *out;
-    long n;
-
-    ck_assert_msg(protoc != NULL && dir != NULL,
-                  "BS_RPC_PROTOC and BS_RPC_PROTO_DIR must be set (meson "
-                  "test sets them)");
-    fd_in = mkstemp(in_path);
-    fd_out = mkstemp(out_path);
-    ck_assert_int_ge(fd_in, 0);
-    ck_assert_int_ge(fd_out, 0);
-    ck_assert_int_eq(write(fd_in, in, in_len), (ssize_t)in_len);
-    close(fd_in);
-    close(fd_out);
-    snprintf(cmd, sizeof cmd,
-             "'%s' --proto_path='%s' --%s=%s node.proto < %s > %s 2>&1", protoc,
-             dir, mode, msg, in_path, out_path);
-    rc = system(cmd);
-    f = fopen(out_path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    out = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(out);
-    ck_assert_int_eq(fread(out, 1, (size_t)n, f), (size_t)n);
-    out[n] = '\0';
-    fclose(f);
-    unlink(in_path);
-    unlink(out_path);
-    ck_assert_msg(rc == 0, "%s failed: %s", cmd, out);
-    if (out_len != NULL)
-        *out_len = (size_t)n;
-    return out;
-}
 
 START_TEST(test_wire_protoc)
 {
@@ -1226,7 +1177,8 @@ START_TEST(test_wire_protoc)
 
     /* Our bytes, protoc's decoder. */
     ck_assert_int_eq(bs_fwd_batch_encode(it, 2, &buf, &len), 0);
-    text = run_protoc("decode", "basalt.node.ForwardBatch", buf, len, NULL);
+    text = bs_test_protoc("decode", "basalt.node.ForwardBatch", "node.proto",
+                          buf, len, NULL);
     ck_assert_str_eq(text, "items {\n"
                            "  id: 1\n"
                            "  type: 2\n"
@@ -1239,7 +1191,8 @@ START_TEST(test_wire_protoc)
     free(buf);
 
     ck_assert_int_eq(bs_fwd_replies_encode(r, 2, &buf, &len), 0);
-    text = run_protoc("decode", "basalt.node.ForwardReplies", buf, len, NULL);
+    text = bs_test_protoc("decode", "basalt.node.ForwardReplies", "node.proto",
+                          buf, len, NULL);
     ck_assert_str_eq(text, "replies {\n"
                            "  id: 7\n"
                            "  rc: -9\n"
@@ -1258,13 +1211,13 @@ START_TEST(test_wire_protoc)
         static const char txt[] =
             "items { id: 3 type: 255 request: \"xyz\" } items { id: 9 }";
 
-        pb = (uint8_t *)run_protoc("encode", "basalt.node.ForwardBatch", txt,
-                                   sizeof txt - 1, &len);
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.node.ForwardBatch",
+                                       "node.proto", txt, sizeof txt - 1, &len);
         ck_assert_int_eq(bs_fwd_batch_decode(pb, len, &di, &n), 0);
         ck_assert_uint_eq(n, 2);
         ck_assert_uint_eq(di[0].id, 3);
         ck_assert_uint_eq(di[0].type, 255);
-        ck_assert(bytes_eq(di[0].req, di[0].len, "xyz", 3));
+        ck_assert(bs_test_bytes_eq(di[0].req, di[0].len, "xyz", 3));
         ck_assert_uint_eq(di[1].id, 9);
         ck_assert_uint_eq(di[1].type, 0);
         ck_assert_uint_eq(di[1].len, 0);
@@ -1276,15 +1229,15 @@ START_TEST(test_wire_protoc)
             "replies { id: 5 rc: -2147483648 status: 16 msg: \"m\" "
             "response: \"r\" } replies { id: 6 }";
 
-        pb = (uint8_t *)run_protoc("encode", "basalt.node.ForwardReplies", txt,
-                                   sizeof txt - 1, &len);
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.node.ForwardReplies",
+                                       "node.proto", txt, sizeof txt - 1, &len);
         ck_assert_int_eq(bs_fwd_replies_decode(pb, len, &dr, &n), 0);
         ck_assert_uint_eq(n, 2);
         ck_assert_uint_eq(dr[0].id, 5);
         ck_assert_int_eq(dr[0].rc, INT32_MIN);
         ck_assert_uint_eq(dr[0].status, 16);
-        ck_assert(bytes_eq(dr[0].msg, dr[0].msg_len, "m", 1));
-        ck_assert(bytes_eq(dr[0].resp, dr[0].resp_len, "r", 1));
+        ck_assert(bs_test_bytes_eq(dr[0].msg, dr[0].msg_len, "m", 1));
+        ck_assert(bs_test_bytes_eq(dr[0].resp, dr[0].resp_len, "r", 1));
         ck_assert_uint_eq(dr[1].id, 6);
         ck_assert_int_eq(dr[1].rc, 0);
         ck_assert_uint_eq(dr[1].msg_len, 0);
