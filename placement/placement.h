@@ -159,6 +159,7 @@ struct bs_pd_node {
     uint8_t state;           /* enum bs_pd_node_state */
     uint64_t last_heartbeat; /* `now` of the last heartbeat command */
     uint64_t state_since;    /* `now` of the command that set state */
+    uint64_t join_token;     /* the token it joined with, 0 = bootstrap */
 };
 
 /* The label value of key on node, or NULL. */
@@ -253,17 +254,90 @@ bool bs_pd_shard_contains(const struct bs_pd_shard *shard, const void *key,
 void bs_pd_initial_split_key(uint32_t i, uint32_t n, uint8_t out[2],
                              size_t *len);
 
-/* Reserved for issue 5: an operator in flight (a replica move) as the
- * placement state will track it. No command creates one yet; the state
- * always holds none. */
+/* -------------------------------------------------------------- operators */
+
+/*
+ * An operator: one change of one shard that placement asked for and tracks
+ * until the shard's own reports show it done (DESIGN.md 7). Operators live
+ * in the replicated state, so a new placement leader sees the ones in
+ * flight. The shard's leader executes them (rpc/mover.c); every step is
+ * decided from the shard's current configuration, so retrying any step is
+ * harmless. At most one operator per shard at a time.
+ *
+ *   kind     fields used          what the shard leader does
+ *   MOVE     from_node, to_node,  add new_replica (on to_node) as a learner
+ *            new_replica          -> wait until it is in sync -> if the
+ *                                 leaving replica leads, transfer leadership
+ *                                 to another voter -> joint change {add
+ *                                 voter new_replica, remove the replica on
+ *                                 from_node} (auto leave); from_node 0: add
+ *                                 only (the learner is then promoted alone);
+ *                                 to_node 0: remove only.
+ *   LEADER   to_node              transfer leadership to the replica on
+ *                                 to_node.
+ *   SPLIT    split_key (empty =   split at the key (the leader picks the
+ *            leader picks),       key that halves the shard's size when it
+ *            new_shard_id,        is empty); the new shard's replicas are
+ *            new_replicas         new_replicas (one per replica of the
+ *                                 parent at creation, same nodes).
+ *
+ * Life of an operator (each edge a committed command):
+ *
+ *   OP_CREATE --> in flight --(report shows it done: REPLICA_CHANGE with
+ *                     |        the target set, LEADER on to_node, SPLIT of
+ *                     |        the shard)--> gone (counted as finished)
+ *                     +--OP_CANCEL (timeout, operator, node removed)--> gone
+ *
+ * A cancelled MOVE is rolled back by the shard leader: a learner that no
+ * operator names is removed (rpc/mover.c); a replica already promoted stays
+ * and the scheduler's replica-count rule removes the extra one later.
+ */
+enum bs_pd_op_kind {
+    BS_PD_OP_MOVE = 1,
+    BS_PD_OP_LEADER = 2,
+    BS_PD_OP_SPLIT = 3,
+};
+
+/* "move", "leader", "split"; "unknown" otherwise. */
+const char *bs_pd_op_kind_name(int kind);
+
+/* Why an operator exists (shown by the CLI; no effect on execution). */
+enum bs_pd_op_reason {
+    BS_PD_REASON_OPERATOR = 0,   /* asked for by an operator (CLI) */
+    BS_PD_REASON_REPLACE = 1,    /* replace a replica on a down node */
+    BS_PD_REASON_DRAIN = 2,      /* move off a draining node */
+    BS_PD_REASON_SPLIT_SIZE = 3, /* shard over split_size */
+    BS_PD_REASON_SPLIT_LOAD = 4, /* shard over split_qps */
+    BS_PD_REASON_BALANCE_REPLICAS = 5,
+    BS_PD_REASON_BALANCE_LEADERS = 6,
+    BS_PD_REASON_RACK = 7,       /* two replicas on one rack */
+    BS_PD_REASON_REPAIR = 8,     /* too few or too many replicas */
+    BS_PD_REASON_PLACEMENT = 9,  /* placement group's own voters */
+};
+const char *bs_pd_op_reason_name(int reason);
+
 struct bs_pd_op {
-    uint64_t id;
+    uint64_t id;          /* from placement's operator counter, != 0 */
+    uint8_t kind;         /* enum bs_pd_op_kind */
+    uint8_t reason;       /* enum bs_pd_op_reason */
     uint64_t shard_id;
-    uint8_t kind;
-    uint8_t step;
-    uint64_t from_node;
-    uint64_t to_node;
-    uint64_t started_at;
+    uint64_t from_node;   /* MOVE: leaving node, 0 = none */
+    uint64_t to_node;     /* MOVE: receiving node (0 = none); LEADER */
+    uint64_t new_replica; /* MOVE with to_node: the replica id to add */
+    /* SPLIT: the key (owned by the state; NULL / 0 = leader picks), the
+     * new shard and its replicas (ids allocated at creation). */
+    uint8_t *split_key;
+    size_t split_key_len;
+    uint64_t new_shard_id;
+    uint32_t n_new_replicas;
+    struct bs_pd_replica new_replicas[BS_RAFT_MAX_MEMBERS];
+    uint64_t created_at;  /* `now` of OP_CREATE */
+};
+
+/* Scheduler settings that every placement replica must agree on (the rest
+ * are node options, struct bs_pd_sched_config). */
+struct bs_pd_sched_state {
+    bool paused;
 };
 
 /* ----------------------------------------------------------------- state */
@@ -314,8 +388,33 @@ const struct bs_pd_shard *bs_pd_route_at(const struct bs_pd_state *st,
 int bs_pd_route(const struct bs_pd_state *st, const void *key, size_t len,
                 const struct bs_pd_shard **out);
 
-/* Operators in flight (issue 5): always 0 for now. */
+/* Operators in flight, in id order. */
 size_t bs_pd_op_count(const struct bs_pd_state *st);
+const struct bs_pd_op *bs_pd_op_at(const struct bs_pd_state *st, size_t i);
+const struct bs_pd_op *bs_pd_op_find(const struct bs_pd_state *st,
+                                     uint64_t id);
+/* The operator in flight on shard_id, or NULL. */
+const struct bs_pd_op *bs_pd_op_of_shard(const struct bs_pd_state *st,
+                                         uint64_t shard_id);
+/* Operators finished (reported done) and cancelled since bootstrap. */
+uint64_t bs_pd_ops_finished(const struct bs_pd_state *st);
+uint64_t bs_pd_ops_cancelled(const struct bs_pd_state *st);
+/* The next operator id OP_CREATE will take. */
+uint64_t bs_pd_next_op_id(const struct bs_pd_state *st);
+const struct bs_pd_sched_state *bs_pd_sched(const struct bs_pd_state *st);
+
+/*
+ * Whether node_id may be decommissioned now (pure; the admin service asks
+ * before proposing UPDATE_NODE_STATE draining, and apply asks again):
+ * 0, or BS_ENOTFOUND (no such node, or removed), BS_EBUSY (another node is
+ * draining), BS_EINVAL (already draining; or fewer than replicas_per_shard
+ * other UP nodes would remain to hold three replicas of every shard; or a
+ * shard, placement's included, whose replicas on UP nodes other than
+ * node_id are not a majority of its voters), with the reason in msg
+ * (>= 160 bytes, may be NULL).
+ */
+int bs_pd_can_decommission(const struct bs_pd_state *st, uint64_t node_id,
+                           char *msg);
 
 /*
  * Checks the invariants of the state: nodes and shards sorted by id and
@@ -341,6 +440,9 @@ enum bs_pd_cmd_type {
     BS_PD_CMD_SHARD_REPLICA_CHANGE = 6,
     BS_PD_CMD_SHARD_LEADER = 7,
     BS_PD_CMD_ALLOC_IDS = 8,
+    BS_PD_CMD_OP_CREATE = 9,
+    BS_PD_CMD_OP_CANCEL = 10,
+    BS_PD_CMD_SET_SCHED = 11,
 };
 
 /* "bootstrap", "register_node", ...; "unknown" otherwise. */
@@ -379,10 +481,17 @@ struct bs_pd_cmd {
         /* A node joins (UP), or a known node re-registers with new
          * addresses or labels (its state is left alone: liveness is the
          * heartbeats' business; identical info is BS_ESTALE). The id of a
-         * removed node is refused (BS_EEXIST). */
+         * removed node is refused (BS_EEXIST).
+         * Join: node.id == 0 asks for a new id (result->first_id), taken
+         * from the node allocator (ids stay below 2^32, BS_EINVAL when
+         * exhausted). join_token (random, != 0, required with id 0) makes
+         * it idempotent: a node that registered with the same token gets
+         * its id back (BS_ESTALE with first_id set), so a retried join
+         * never creates a second node. */
         struct {
             struct bs_pd_node_info node;
             uint64_t now;
+            uint64_t join_token;
         } register_node;
         struct {
             uint64_t node_id;
@@ -437,6 +546,26 @@ struct bs_pd_cmd {
             uint8_t kind; /* enum bs_pd_id_kind */
             uint32_t count;
         } alloc;
+        /*
+         * Creates an operator. The proposer fills kind, reason, shard_id,
+         * from_node, to_node and, for SPLIT, split_key (borrowed; may be
+         * empty); apply assigns the id (result->first_id), created_at =
+         * now, and the ids: MOVE with to_node gets new_replica =
+         * BS_ENG_REPLICA_ID(to_node, next replica seq); SPLIT gets
+         * new_shard_id and one new replica per replica of the shard, same
+         * node and role. Refused (BS_EBUSY) when the shard has an operator
+         * in flight; BS_EINVAL when it makes no sense for the state (a
+         * MOVE to a node not UP, or to a node that already holds a
+         * replica, from a node that holds none, a LEADER to a node without
+         * a voter, a SPLIT key outside the range or of shard 0, a node
+         * removed); BS_ENOTFOUND for an unknown shard or node.
+         */
+        struct bs_pd_op op;
+        /* Drops operator op_id (BS_ENOTFOUND if it is not in flight). */
+        struct {
+            uint64_t op_id;
+        } op_cancel;
+        struct bs_pd_sched_state sched;
     } u;
     /* private: what bs_pd_cmd_decode allocated */
     void *owned_;
@@ -470,7 +599,9 @@ void bs_pd_cmd_free(struct bs_pd_cmd *cmd);
 struct bs_pd_result {
     uint8_t type;      /* the command's type (0 for an empty entry) */
     bool skipped;      /* index <= applied: nothing was done */
-    uint64_t first_id; /* ALLOC_IDS: the first id reserved */
+    uint64_t first_id; /* ALLOC_IDS: the first id reserved; OP_CREATE: the
+                          operator's id; REGISTER_NODE with id 0: the id
+                          given to the node */
     char msg[160];     /* why a command was refused; "" on success */
 };
 
@@ -597,6 +728,148 @@ struct bs_shard_limits;
 void bs_pd_node_sm_factory(struct bs_eng_sm_factory *f,
                            const struct bs_shard_limits *limits);
 
+
+/* ------------------------------------- heartbeat statistics (stats.c) */
+
+/*
+ * What nodes tell the placement leader once a second (one heartbeat RPC
+ * per node, rpc/node.c): the node's own figures and those of every shard
+ * it leads. Soft state: kept in memory on the placement leader only (a
+ * new leader starts empty and counts every node as heard when it took
+ * over), never replicated; the committed state changes only through the
+ * commands that the maintenance and scheduling functions below return.
+ */
+struct bs_pd_replica_stat {
+    uint64_t replica_id;
+    uint64_t node_id;
+    uint64_t match;       /* leader's view */
+    uint64_t lag_entries; /* leader's last index - match */
+    uint64_t lag_ms;      /* since the replica was last caught up */
+    bool learner;
+    bool in_sync;         /* in the ISR (judged by the shard leader) */
+};
+
+struct bs_pd_shard_stat {
+    uint64_t shard_id;
+    uint64_t leader; /* replica id of the reporting leader */
+    uint64_t term;
+    uint64_t conf_ver;
+    uint64_t version;
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t size_bytes; /* approximate */
+    uint64_t keys;       /* approximate */
+    uint64_t read_qps;   /* over the last interval */
+    uint64_t write_qps;
+    uint32_t n_replicas;
+    struct bs_pd_replica_stat replicas[BS_RAFT_MAX_MEMBERS];
+};
+
+struct bs_pd_node_stat {
+    uint64_t node_id;
+    uint64_t capacity_bytes;  /* of the data directory's file system */
+    uint64_t available_bytes;
+    uint64_t used_bytes;      /* the node's db */
+    uint32_t replicas;        /* groups hosted, shard 0 included */
+    uint32_t leaders;
+    uint64_t read_qps;
+    uint64_t write_qps;
+    uint32_t snapshots_sending;
+    uint32_t snapshots_receiving;
+};
+
+/* One heartbeat: shards borrowed for the call. */
+struct bs_pd_heartbeat {
+    struct bs_pd_node_stat node;
+    uint32_t n_shards;
+    const struct bs_pd_shard_stat *shards;
+};
+
+struct bs_pd_stats;
+/* NULL on out-of-memory. */
+struct bs_pd_stats *bs_pd_stats_create(void);
+void bs_pd_stats_destroy(struct bs_pd_stats *s); /* accepts NULL */
+/* Forgets everything; every node then counts as heard at now (a new
+ * placement leader gives each node a full down_after before judging it). */
+void bs_pd_stats_reset(struct bs_pd_stats *s, uint64_t now);
+/*
+ * Records hb (copied), received at now. A shard's entry is replaced by a
+ * report of a term >= the kept one's (an old leader's late report is
+ * ignored). hot_qps (0 = off): tracks since when read+write qps of each
+ * shard has stayed above it (bs_pd_stats_shard's hot_since). Returns 0 or
+ * BS_ENOMEM (nothing recorded).
+ */
+int bs_pd_stats_update(struct bs_pd_stats *s,
+                       const struct bs_pd_heartbeat *hb /* borrowed */,
+                       uint64_t now, uint64_t hot_qps);
+/* When node_id was last heard: its last heartbeat, or the last reset,
+ * 0 if neither. */
+uint64_t bs_pd_stats_heard(const struct bs_pd_stats *s, uint64_t node_id);
+/* Borrowed until the next update / reset / destroy; NULL if unknown. */
+const struct bs_pd_node_stat *bs_pd_stats_node(const struct bs_pd_stats *s,
+                                               uint64_t node_id);
+/* *reported_at and *hot_since (0 = not hot) may be NULL. */
+const struct bs_pd_shard_stat *bs_pd_stats_shard(const struct bs_pd_stats *s,
+                                                 uint64_t shard_id,
+                                                 uint64_t *reported_at,
+                                                 uint64_t *hot_since);
+
+/* ------------------------------------ liveness and scheduling (sched.c) */
+
+/* The placement leader's settings (node options; see rpc/node.h). */
+struct bs_pd_sched_config {
+    uint64_t suspect_after_ms;     /* 3 x heartbeat interval: 3000 */
+    uint64_t down_after_ms;        /* 30000 */
+    uint64_t op_timeout_ms;        /* an operator older is cancelled: 600000 */
+    uint32_t max_concurrent_moves; /* MOVE and SPLIT operators: 3 */
+    uint64_t split_size;           /* bytes, 64 MiB; 0 = never */
+    uint64_t split_qps;            /* reads + writes per second; 0 = never */
+    uint64_t split_qps_ms;         /* sustained this long: 10000 */
+    uint64_t max_shards;           /* no split beyond: 100000 */
+    uint32_t placement_voters;     /* at most: 5 */
+};
+void bs_pd_sched_config_default(struct bs_pd_sched_config *c /* out */);
+
+/*
+ * The next maintenance command the placement leader should propose, in
+ * this order: a node heard again after being SUSPECT or DOWN (NODE_HEARTBEAT
+ * at now, which brings it UP); an UP node silent past suspect_after, or
+ * an UP / SUSPECT node silent past down_after (UPDATE_NODE_STATE);
+ * a DRAINING node that holds no replica (UPDATE_NODE_STATE removed); an
+ * operator older than op_timeout, or one whose to_node is no longer UP
+ * (OP_CANCEL). Returns 1 with *cmd filled (no pointers into anything), or
+ * 0 when nothing is due. Pure. Propose, wait for it to apply, call again.
+ */
+int bs_pd_maintain(const struct bs_pd_state *st, const struct bs_pd_stats *stats,
+                   const struct bs_pd_sched_config *cfg, uint64_t now,
+                   struct bs_pd_cmd *cmd /* out */);
+
+/*
+ * The operators the scheduler wants now, best first, at most cap (each
+ * as OP_CREATE takes it: kind, reason, shard_id, from_node, to_node,
+ * split_key borrowed from stats-free state or NULL; no ids). Pure. Checks
+ * in priority order (DESIGN.md 7): replicas on DOWN nodes are replaced;
+ * replicas on DRAINING nodes are moved off (their leaders first); shards
+ * with fewer or more voters than they should have are repaired (data
+ * shards: replicas_per_shard; shard 0: placement_voters when that many
+ * nodes are UP, else 3, else what is UP, always odd); shards over
+ * split_size (or over split_qps for split_qps_ms) are split; replica
+ * counts of data shards are balanced across UP nodes (moved from the most
+ * to the least loaded until max - min <= 1); then leader counts (LEADER);
+ * replicas of one shard are kept on distinct racks (the "rack" label)
+ * whenever enough racks exist. Targets are UP nodes that hold no replica
+ * of the shard, fewest replicas first, never making racks collide.
+ * A shard with an operator in flight is skipped; MOVE and SPLIT operators
+ * stop at max_concurrent_moves minus those in flight unless
+ * ignore_limit (rebalance --max-moves), and at most one is planned per
+ * shard. Planned moves are counted as done when planning the next, so a
+ * plan of many moves converges instead of piling onto one node.
+ * paused (bs_pd_sched) returns 0 unless ignore_limit.
+ */
+size_t bs_pd_schedule(const struct bs_pd_state *st,
+                      const struct bs_pd_stats *stats,
+                      const struct bs_pd_sched_config *cfg, uint64_t now,
+                      bool ignore_limit, struct bs_pd_op *out, size_t cap);
 
 /* ------------------------------------------------- reports (report.c) */
 

@@ -40,6 +40,12 @@
 
 /* Longest address (HOST:PORT) of a node, without its NUL. */
 #define BS_ADM_ADDR_MAX 255
+/* Longest label key / value, without the NUL (placement's limits). */
+#define BS_ADM_LABEL_KEY_MAX 63
+#define BS_ADM_LABEL_MAX     127
+#define BS_ADM_MAX_LABELS    16
+/* Most operators in one message, most ISR shards. */
+#define BS_ADM_MAX_OPS BS_ADM_MAX_SHARDS
 
 /* Decoding limits (BS_ETOOBIG beyond them; encoders refuse the same with
  * BS_EINVAL). Every message is at most BS_RPC_DEFAULT_MAX_MESSAGE bytes.
@@ -61,6 +67,12 @@ struct bs_adm_node {
     bool alive;        /* heard from within an election timeout */
     uint32_t replicas; /* shard replicas it hosts */
     uint32_t leaders;  /* of which it leads */
+    char state[16];    /* up, suspect, down, draining, removed ("" = n/a) */
+    char rack[BS_ADM_LABEL_MAX + 1]; /* its "rack" label, "" = none */
+    uint64_t used_bytes; /* from its last heartbeat, 0 = none yet */
+    uint64_t capacity_bytes;
+    uint64_t available_bytes;
+    uint64_t heard_ms_ago; /* since its last heartbeat reached placement */
 };
 
 /* One replica of a shard (ReplicaStatus). */
@@ -190,6 +202,176 @@ int bs_adm_ping_resp_decode(const uint8_t *buf, size_t len,
 /* Frees a decoded payload and zeroes *p. Accepts NULL. */
 void bs_adm_ping_free(struct bs_adm_ping *p);
 
+/* ====================================== membership, scheduling, ISR */
+
+struct bs_adm_label {
+    char key[BS_ADM_LABEL_KEY_MAX + 1];
+    char value[BS_ADM_LABEL_MAX + 1];
+};
+
+/* Admin.Join: the request (node_id 0 = allocate, join_token != 0) and
+ * the answer (the id, the cluster, every node: nodes borrowed when
+ * encoding, owned after a decode: bs_adm_join_free). */
+struct bs_adm_join {
+    uint64_t node_id;
+    uint64_t join_token;
+    uint64_t cluster_id; /* response */
+    char client_addr[BS_ADM_ADDR_MAX + 1];
+    char peer_addr[BS_ADM_ADDR_MAX + 1];
+    char http_addr[BS_ADM_ADDR_MAX + 1];
+    struct bs_adm_label labels[BS_ADM_MAX_LABELS];
+    uint32_t n_labels;
+    struct bs_adm_node *nodes; /* response */
+    size_t n_nodes;
+};
+int bs_adm_join_req_encode(const struct bs_adm_join *j, uint8_t **out,
+                           size_t *len, char *errmsg);
+int bs_adm_join_req_decode(const uint8_t *buf, size_t len,
+                           struct bs_adm_join *j /* out */, char *errmsg);
+int bs_adm_join_resp_encode(const struct bs_adm_join *j, uint8_t **out,
+                            size_t *len, char *errmsg);
+int bs_adm_join_resp_decode(const uint8_t *buf, size_t len,
+                            struct bs_adm_join *j /* out */, char *errmsg);
+void bs_adm_join_free(struct bs_adm_join *j); /* accepts NULL */
+
+/* Admin.RemoveNode: request node_id + cancel; response node_id, state,
+ * replicas. */
+struct bs_adm_remove {
+    uint64_t node_id;
+    bool cancel;
+    char state[16];
+    uint32_t replicas;
+};
+int bs_adm_remove_req_encode(const struct bs_adm_remove *r, uint8_t **out,
+                             size_t *len, char *errmsg);
+int bs_adm_remove_req_decode(const uint8_t *buf, size_t len,
+                             struct bs_adm_remove *r /* out */, char *errmsg);
+int bs_adm_remove_resp_encode(const struct bs_adm_remove *r, uint8_t **out,
+                              size_t *len, char *errmsg);
+int bs_adm_remove_resp_decode(const uint8_t *buf, size_t len,
+                              struct bs_adm_remove *r /* out */, char *errmsg);
+
+/* One operator (Operator). split_key borrowed when encoding, malloc'd
+ * (NULL when empty) after a decode. */
+struct bs_adm_op {
+    uint64_t id;
+    char kind[16];
+    char reason[24];
+    uint64_t shard_id;
+    uint64_t from_node;
+    uint64_t to_node;
+    uint8_t *split_key;
+    size_t split_key_len;
+    uint64_t age_ms;
+};
+
+/* Admin.Rebalance: request dry_run + max_moves; response plan and
+ * in_flight (arrays borrowed when encoding, owned after a decode:
+ * bs_adm_rebalance_free). */
+struct bs_adm_rebalance {
+    bool dry_run;
+    uint32_t max_moves;
+    struct bs_adm_op *plan;
+    size_t n_plan;
+    struct bs_adm_op *in_flight;
+    size_t n_in_flight;
+};
+int bs_adm_rebalance_req_encode(const struct bs_adm_rebalance *r,
+                                uint8_t **out, size_t *len, char *errmsg);
+int bs_adm_rebalance_req_decode(const uint8_t *buf, size_t len,
+                                struct bs_adm_rebalance *r /* out */,
+                                char *errmsg);
+int bs_adm_rebalance_resp_encode(const struct bs_adm_rebalance *r,
+                                 uint8_t **out, size_t *len, char *errmsg);
+int bs_adm_rebalance_resp_decode(const uint8_t *buf, size_t len,
+                                 struct bs_adm_rebalance *r /* out */,
+                                 char *errmsg);
+void bs_adm_rebalance_free(struct bs_adm_rebalance *r); /* accepts NULL */
+
+/* Admin.IsrStatus (IsrShard / IsrReplica). */
+struct bs_adm_isr_replica {
+    uint64_t replica_id;
+    uint64_t node_id;
+    bool learner;
+    uint64_t match;
+    uint64_t lag_entries;
+    uint64_t lag_ms;
+    bool in_sync;
+};
+struct bs_adm_isr_shard {
+    uint64_t shard_id;
+    uint64_t leader_node;
+    uint64_t term;
+    uint64_t commit;
+    uint32_t min_insync;
+    struct bs_adm_isr_replica replicas[BS_RAFT_MAX_MEMBERS];
+    uint32_t n_replicas;
+    uint64_t size_bytes;
+    uint64_t keys;
+    uint64_t read_qps;
+    uint64_t write_qps;
+    uint64_t reported_ms_ago;
+};
+/* Request: shard_id (0 = all). Response: shards borrowed when encoding,
+ * owned after a decode (caller frees *shards). */
+int bs_adm_isr_req_encode(uint64_t shard_id, uint8_t **out, size_t *len,
+                          char *errmsg);
+int bs_adm_isr_req_decode(const uint8_t *buf, size_t len,
+                          uint64_t *shard_id /* out */, char *errmsg);
+int bs_adm_isr_resp_encode(const struct bs_adm_isr_shard *shards, size_t n,
+                           uint8_t **out, size_t *len, char *errmsg);
+int bs_adm_isr_resp_decode(const uint8_t *buf, size_t len,
+                           struct bs_adm_isr_shard **shards /* out */,
+                           size_t *n /* out */, char *errmsg);
+
+/* Admin.Split: request shard_id + key (borrowed when encoding, malloc'd
+ * after a decode, NULL when empty: caller frees); response op_id and
+ * new_shard_id. */
+struct bs_adm_split {
+    uint64_t shard_id;
+    uint8_t *key;
+    size_t key_len;
+    uint64_t op_id;
+    uint64_t new_shard_id;
+};
+int bs_adm_split_req_encode(const struct bs_adm_split *s, uint8_t **out,
+                            size_t *len, char *errmsg);
+int bs_adm_split_req_decode(const uint8_t *buf, size_t len,
+                            struct bs_adm_split *s /* out */, char *errmsg);
+int bs_adm_split_resp_encode(const struct bs_adm_split *s, uint8_t **out,
+                             size_t *len, char *errmsg);
+int bs_adm_split_resp_decode(const uint8_t *buf, size_t len,
+                             struct bs_adm_split *s /* out */, char *errmsg);
+
+/* Admin.Scheduler: request action ("show", "pause", "resume"); response
+ * the settings and operators (borrowed when encoding, owned after a
+ * decode: bs_adm_sched_free). */
+struct bs_adm_sched {
+    char action[16];
+    bool paused;
+    uint32_t max_concurrent_moves;
+    uint64_t split_size;
+    uint64_t split_qps;
+    uint64_t down_after_ms;
+    uint64_t max_lag_entries;
+    uint64_t max_lag_ms;
+    uint64_t snapshot_rate;
+    struct bs_adm_op *ops;
+    size_t n_ops;
+    uint64_t ops_finished;
+    uint64_t ops_cancelled;
+};
+int bs_adm_sched_req_encode(const struct bs_adm_sched *s, uint8_t **out,
+                            size_t *len, char *errmsg);
+int bs_adm_sched_req_decode(const uint8_t *buf, size_t len,
+                            struct bs_adm_sched *s /* out */, char *errmsg);
+int bs_adm_sched_resp_encode(const struct bs_adm_sched *s, uint8_t **out,
+                             size_t *len, char *errmsg);
+int bs_adm_sched_resp_decode(const uint8_t *buf, size_t len,
+                             struct bs_adm_sched *s /* out */, char *errmsg);
+void bs_adm_sched_free(struct bs_adm_sched *s); /* accepts NULL */
+
+
 /* ================================================ etcd's operator API */
 
 /* Maintenance.Status's StatusResponse (etcdctl endpoint status). Its
@@ -281,6 +463,12 @@ int bs_adm_transfer_resp_decode(const uint8_t *buf, size_t len,
 #define BS_ADM_METHOD_SHARD_INFO     "/basalt.Admin/ShardInfo"
 #define BS_ADM_METHOD_PING           "/basalt.Admin/Ping"
 #define BS_ADM_METHOD_TRANSFER_LEADER "/basalt.Admin/TransferLeader"
+#define BS_ADM_METHOD_JOIN           "/basalt.Admin/Join"
+#define BS_ADM_METHOD_REMOVE_NODE    "/basalt.Admin/RemoveNode"
+#define BS_ADM_METHOD_REBALANCE      "/basalt.Admin/Rebalance"
+#define BS_ADM_METHOD_ISR_STATUS     "/basalt.Admin/IsrStatus"
+#define BS_ADM_METHOD_SPLIT          "/basalt.Admin/Split"
+#define BS_ADM_METHOD_SCHEDULER      "/basalt.Admin/Scheduler"
 #define BS_ADM_METHOD_ETCD_STATUS    "/etcdserverpb.Maintenance/Status"
 #define BS_ADM_METHOD_MEMBER_LIST    "/etcdserverpb.Cluster/MemberList"
 #define BS_ADM_METHOD_COMPACT        "/etcdserverpb.KV/Compact"
