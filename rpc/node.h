@@ -38,6 +38,8 @@
 #define BS_NODE_DEFAULT_ELECTION_TICKS 10
 #define BS_NODE_DEFAULT_INITIAL_SHARDS 8
 #define BS_NODE_DEFAULT_LOG_MAX        10000
+#define BS_NODE_MAX_JOIN               16 /* endpoints of --join */
+#define BS_NODE_MAX_LABELS             16
 
 /* One member of the initial cluster: node id and peer address. */
 struct bs_node_member {
@@ -58,10 +60,43 @@ struct bs_node_opts {
     int election_ticks;       /* election timeout in ticks (10) */
     uint64_t log_max_entries; /* compact a shard's log beyond (10000) */
     bool lease_reads;         /* linearizable reads by lease, not ReadIndex */
+
+    /* Joining an existing cluster (instead of initial): client addresses
+     * (HOST:PORT) of any of its nodes. With node_id 0 placement gives the
+     * node an id. Ignored once data_dir holds a store. */
+    char join[BS_NODE_MAX_JOIN][BS_NODE_ADDR_MAX + 1];
+    size_t n_join;
+    /* Labels placement records for this node ("rack" spreads replicas). */
+    char label_keys[BS_NODE_MAX_LABELS][64];
+    char label_values[BS_NODE_MAX_LABELS][128];
+    size_t n_labels;
+
+    /* Placement and ISR settings (used when this node leads placement or
+     * a shard; give every node the same). 0 = the default. */
+    uint64_t heartbeat_ms;        /* node heartbeat interval (1000) */
+    uint64_t down_after_ms;       /* silent this long: down (30000) */
+    uint64_t max_lag_entries;     /* ISR: at most this far behind (10000) */
+    uint64_t max_lag_ms;          /* ISR: caught up this recently (10000) */
+    uint32_t min_insync_replicas; /* writes refused below (majority) */
+    uint32_t max_concurrent_moves;/* (3) */
+    uint64_t split_size;          /* bytes (64 MiB) */
+    uint64_t split_qps;           /* reads+writes per second, 0 = off */
+    uint64_t snapshot_rate;       /* bytes per second sent, 0 = unlimited */
+    uint64_t op_timeout_ms;       /* an operator older is cancelled */
 };
 
 /* Fills o with the defaults (empty addresses, no members). */
 void bs_node_opts_init(struct bs_node_opts *o /* out */);
+
+/*
+ * Parses "HOST:PORT[,HOST:PORT...]" into o->join, and "k=v[,k=v...]" into
+ * o->label_*. Return 0, or BS_EINVAL with a sentence naming the bad
+ * element (empty, too long, too many, no '=', a duplicate key).
+ */
+int bs_node_parse_join(struct bs_node_opts *o, const char *s /* borrowed */,
+                       char *errmsg);
+int bs_node_parse_labels(struct bs_node_opts *o, const char *s /* borrowed */,
+                         char *errmsg);
 
 /*
  * Parses "1=HOST:PORT,2=HOST:PORT" into o->initial. Returns 0, or
