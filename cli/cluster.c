@@ -1,6 +1,10 @@
 /*
  * cluster.c - `basalt cluster`: the operator's view of a cluster through
  * basalt.Admin (rpc/proto/admin.proto, decoded by rpc/admin_codec.h).
+ * This file parses every command's flags, holds the output and call
+ * helpers (cluster_int.h) and the read-only commands; the commands that
+ * change membership and placement, and status --detailed, are in
+ * cluster_ops.c.
  *
  * status, list-nodes and list-partitions ask one node (bs_rpc_conn fails
  * over between the --endpoints) for ClusterStatus and print its nodes,
@@ -13,7 +17,9 @@
  * ping asks every endpoint in turn (bs_rpc_conn_call_one: no failover,
  * the point is to learn which answer) and prints who answered and how
  * fast. health and ping-node do the same for the nodes that ClusterStatus
- * lists, each on a connection of its own to the node's client address.
+ * lists (health leaves out removed nodes), each on a connection of its
+ * own to the node's client address. Every other call goes over one
+ * connection per command (struct bs_cli_cctx), which the waits reuse.
  *
  * Exit status: 0 success, 1 a failure (one line "basalt cluster <cmd>:
  * <reason>" on stderr), 2 a usage error naming the flag.
@@ -31,12 +37,36 @@
 #include "admin_codec.h"
 #include "cli.h"
 #include "client.h"
+#include "cluster_int.h"
 #include "opts.h"
 
 #define DEFAULT_ENDPOINTS  "127.0.0.1:2379"
 #define DEFAULT_TIMEOUT_MS 5000
+/* How long the commands that wait wait by default (--timeout S). */
+#define DEFAULT_ADD_NODE_S    300
+#define DEFAULT_REMOVE_NODE_S 600
+#define DEFAULT_REBALANCE_S   600
+#define DEFAULT_SPLIT_S       60
 
-enum { F_ENDPOINTS, F_OUTPUT, F_TIMEOUT, F_ID, F_KEY, F_TO, F_HELP, F_N };
+enum {
+    F_ENDPOINTS,
+    F_OUTPUT,
+    F_TIMEOUT,
+    F_ID,
+    F_KEY,
+    F_TO,
+    F_HELP,
+    F_WAIT_S,
+    F_DETAILED,
+    F_WAIT,
+    F_CANCEL,
+    F_DRY_RUN,
+    F_MAX_MOVES,
+    F_CLIENT_ADDR,
+    F_PEER_ADDR,
+    F_DATA_DIR,
+    F_N
+};
 
 static const struct bs_cli_flag flags[] = {
     [F_ENDPOINTS] = {"endpoints", 0, BS_CLI_ARG_REQUIRED},
@@ -46,6 +76,15 @@ static const struct bs_cli_flag flags[] = {
     [F_KEY] = {"key", 0, BS_CLI_ARG_REQUIRED},
     [F_TO] = {"to", 0, BS_CLI_ARG_REQUIRED},
     [F_HELP] = {"help", 'h', BS_CLI_ARG_NONE},
+    [F_WAIT_S] = {"timeout", 0, BS_CLI_ARG_REQUIRED},
+    [F_DETAILED] = {"detailed", 0, BS_CLI_ARG_NONE},
+    [F_WAIT] = {"wait", 0, BS_CLI_ARG_NONE},
+    [F_CANCEL] = {"cancel", 0, BS_CLI_ARG_NONE},
+    [F_DRY_RUN] = {"dry-run", 0, BS_CLI_ARG_NONE},
+    [F_MAX_MOVES] = {"max-moves", 0, BS_CLI_ARG_REQUIRED},
+    [F_CLIENT_ADDR] = {"client-addr", 0, BS_CLI_ARG_REQUIRED},
+    [F_PEER_ADDR] = {"peer-addr", 0, BS_CLI_ARG_REQUIRED},
+    [F_DATA_DIR] = {"data-dir", 0, BS_CLI_ARG_REQUIRED},
 };
 
 static void usage(FILE *f)
@@ -54,24 +93,65 @@ static void usage(FILE *f)
             "usage: basalt cluster COMMAND [--endpoints H:P,...] "
             "[-o table|json|yaml] [flags]\n"
             "\n"
-            "commands:\n"
-            "  status             the nodes and the shards, as the answering\n"
-            "                     node sees them\n"
+            "looking:\n"
+            "  status [--detailed]\n"
+            "                     the nodes and the shards, as the answering\n"
+            "                     node sees them; --detailed adds each node's\n"
+            "                     state, rack, disk use and last heartbeat,\n"
+            "                     each shard's ISR, and the operators in\n"
+            "                     flight\n"
             "  list-nodes         each node: id, client, peer and HTTP\n"
-            "                     addresses, alive, replicas and leaders\n"
+            "                     addresses, state (up, suspect, down,\n"
+            "                     draining, removed), rack, alive, replicas,\n"
+            "                     leaders, disk used\n"
             "  list-partitions    each shard: id, key range, leader node,\n"
             "                     term, commit, applied, replicas (node,\n"
             "                     *leader, ~learner)\n"
             "  partition-info --id N | --key K\n"
             "                     one shard, by id or by a key it holds,\n"
             "                     with each replica's role, sync and match\n"
+            "  isr-status [--id N]\n"
+            "                     each shard's (or shard N's) leader, term,\n"
+            "                     commit, ISR (in-sync voters / voters),\n"
+            "                     min-insync and each replica's lag in\n"
+            "                     entries and ms\n"
             "  health             pings every node; fails unless every node\n"
             "                     answers and every shard has a leader\n"
             "  ping-node --id N   pings the node with id N\n"
+            "  ping               pings each endpoint in turn (not -o)\n"
+            "\n"
+            "changing:\n"
+            "  add-node [--client-addr H:P] [--peer-addr H:P] [--data-dir D]\n"
+            "           [--timeout S]\n"
+            "                     prints the `basalt start --join` command\n"
+            "                     of a new node (with the addresses given,\n"
+            "                     else placeholders), then waits until a new\n"
+            "                     node registers (default %d s)\n"
+            "  remove-node --id N [--wait [--timeout S]] [--cancel]\n"
+            "                     decommissions node N: its replicas and\n"
+            "                     leaderships move away, then it is removed;\n"
+            "                     --wait shows the progress until then\n"
+            "                     (default %d s); --cancel stops a\n"
+            "                     decommission\n"
+            "  rebalance [--dry-run] [--max-moves N] [--timeout S]\n"
+            "                     the scheduler's plan (replace, drain,\n"
+            "                     balance replicas and leaders, racks,\n"
+            "                     splits); without --dry-run starts it and\n"
+            "                     waits until its operators are done\n"
+            "                     (default %d s); --max-moves N plans up to\n"
+            "                     N moves, past max-concurrent-moves and a\n"
+            "                     paused scheduler\n"
+            "  split --id N [--key K] [--timeout S]\n"
+            "                     splits shard N at key K (default: the key\n"
+            "                     that halves it); waits until the new shard\n"
+            "                     is routed (default %d s)\n"
             "  transfer-leader --id N --to NODE\n"
             "                     hands shard N's leadership to its replica\n"
             "                     on node NODE; waits until NODE leads\n"
-            "  ping               pings each endpoint in turn (not -o)\n"
+            "  scheduler show|pause|resume\n"
+            "                     the scheduler's settings and operators in\n"
+            "                     flight; pause stops it planning (operators\n"
+            "                     in flight go on), resume restarts it\n"
             "\n"
             "Shard 0 is the placement group: it holds no user keys.\n"
             "Exit status: 0 ok, 1 failure (one line on stderr), 2 usage.\n"
@@ -79,27 +159,23 @@ static void usage(FILE *f)
             "flags:\n"
             "  --endpoints H:P,...  nodes' client addresses (default %s)\n"
             "  -o, --output FMT     table (default), json or yaml\n"
-            "  --id N               partition-info, transfer-leader: shard "
-            "id;\n"
-            "                       ping-node: node id\n"
+            "  --id N               shard id (partition-info, isr-status,\n"
+            "                       split, transfer-leader) or node id\n"
+            "                       (ping-node, remove-node)\n"
             "  --to NODE            transfer-leader: the node to lead\n"
-            "  --key K              partition-info: a key of the shard\n"
+            "  --key K              partition-info: a key of the shard;\n"
+            "                       split: the first key of the new shard\n"
+            "  --timeout S          how long add-node, remove-node --wait,\n"
+            "                       rebalance and split wait, in seconds\n"
             "  --timeout-ms MS      per request (default %d)\n"
             "  -h, --help           this text\n",
-            DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS);
+            DEFAULT_ADD_NODE_S, DEFAULT_REMOVE_NODE_S, DEFAULT_REBALANCE_S,
+            DEFAULT_SPLIT_S, DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------- tables */
 
-#define MAX_COLS 8
-
-/* A table of strings, printed with columns as wide as their widest cell. */
-struct table {
-    size_t n_cols, n_rows;
-    char **cells; /* row-major, n_rows * n_cols, owned */
-};
-
-static void table_add(struct table *t, char **row /* takes ownership */)
+void bs_cli__table_add(struct bs_cli_table *t, char **row)
 {
     char **nc = realloc(t->cells, (t->n_rows + 1) * t->n_cols * sizeof(*nc));
 
@@ -113,9 +189,9 @@ static void table_add(struct table *t, char **row /* takes ownership */)
     t->n_rows++;
 }
 
-static void table_print(struct table *t)
+void bs_cli__table_print(struct bs_cli_table *t)
 {
-    size_t w[MAX_COLS] = {0};
+    size_t w[BS_CLI_MAX_COLS] = {0};
 
     for (size_t r = 0; r < t->n_rows; r++) {
         for (size_t c = 0; c < t->n_cols; c++) {
@@ -143,9 +219,7 @@ static void table_print(struct table *t)
     t->n_rows = 0;
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *fmt(const char *f, ...)
+char *bs_cli__fmt(const char *f, ...)
 {
     va_list ap;
     char *s;
@@ -174,8 +248,7 @@ static char *bound_str(const uint8_t *b, size_t len, bool is_end)
  * which covers no user key: its empty bounds do not mean "every key". */
 #define PLACEMENT_SHARD 0
 
-/* The shard's range for a table, malloc'd (NULL: no memory). */
-static char *range_str(const struct bs_adm_shard *s)
+char *bs_cli__range_str(const struct bs_adm_shard *s)
 {
     char *start, *end, *r;
 
@@ -183,14 +256,13 @@ static char *range_str(const struct bs_adm_shard *s)
         return strdup("(placement: no keys)");
     start = bound_str(s->start, s->start_len, false);
     end = bound_str(s->end, s->end_len, true);
-    r = fmt("[%s, %s)", start ? start : "?", end ? end : "?");
+    r = bs_cli__fmt("[%s, %s)", start ? start : "?", end ? end : "?");
     free(start);
     free(end);
     return r;
 }
 
-/* The replicas as "node[*][~],...": * the leader, ~ a learner. */
-static char *replicas_str(const struct bs_adm_shard *s)
+char *bs_cli__replicas_str(const struct bs_adm_shard *s)
 {
     char reps[BS_RAFT_MAX_MEMBERS * 24 + 1] = "";
     size_t off = 0;
@@ -207,68 +279,102 @@ static char *replicas_str(const struct bs_adm_shard *s)
     return strdup(reps);
 }
 
-/* The nodes: with every address when all_addrs, else the client's. */
-static void print_nodes(const struct bs_adm_status *st, bool all_addrs)
+char *bs_cli__size_str(uint64_t v)
 {
-    struct table t = {0};
+    static const char units[] = "KMGTPE";
+    unsigned u = 0;
+    uint64_t div = 1024;
 
-    t.n_cols = all_addrs ? 7 : 5;
-    if (all_addrs)
-        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
-                                 strdup("PEER ADDR"), strdup("HTTP ADDR"),
-                                 strdup("ALIVE"), strdup("REPLICAS"),
-                                 strdup("LEADERS")});
+    if (v < 1024)
+        return bs_cli__fmt("%" PRIu64, v);
+    while (u + 1 < sizeof(units) - 1 && v / div >= 1024) {
+        div *= 1024;
+        u++;
+    }
+    if (v % div == 0)
+        return bs_cli__fmt("%" PRIu64 "%c", v / div, units[u]);
+    return bs_cli__fmt("%.1f%c", (double)v / (double)div, units[u]);
+}
+
+/* A string field for a table: "-" when empty (an older node's answer). */
+static char *or_dash(const char *s)
+{
+    return strdup(s[0] ? s : "-");
+}
+
+/* The nodes: status prints each node's client address; list-nodes
+ * (all) every address and its state, rack and disk use. */
+static void print_nodes(const struct bs_adm_status *st, bool all)
+{
+    struct bs_cli_table t = {0};
+
+    t.n_cols = all ? 10 : 5;
+    if (all)
+        bs_cli__table_add(&t,
+                          (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                     strdup("PEER ADDR"), strdup("HTTP ADDR"),
+                                     strdup("STATE"), strdup("RACK"),
+                                     strdup("ALIVE"), strdup("REPLICAS"),
+                                     strdup("LEADERS"), strdup("USED")});
     else
-        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
-                                 strdup("ALIVE"), strdup("REPLICAS"),
-                                 strdup("LEADERS")});
+        bs_cli__table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                         strdup("ALIVE"), strdup("REPLICAS"),
+                                         strdup("LEADERS")});
     for (size_t i = 0; i < st->n_nodes; i++) {
         const struct bs_adm_node *n = &st->nodes[i];
 
-        if (all_addrs)
-            table_add(&t,
-                      (char *[]){fmt("%" PRIu64, n->id), strdup(n->client_addr),
-                                 strdup(n->peer_addr), strdup(n->http_addr),
-                                 strdup(n->alive ? "yes" : "no"),
-                                 fmt("%" PRIu32, n->replicas),
-                                 fmt("%" PRIu32, n->leaders)});
+        if (all)
+            bs_cli__table_add(
+                &t,
+                (char *[]){bs_cli__fmt("%" PRIu64, n->id),
+                           strdup(n->client_addr), strdup(n->peer_addr),
+                           strdup(n->http_addr), or_dash(n->state),
+                           or_dash(n->rack), strdup(n->alive ? "yes" : "no"),
+                           bs_cli__fmt("%" PRIu32, n->replicas),
+                           bs_cli__fmt("%" PRIu32, n->leaders),
+                           n->used_bytes ? bs_cli__size_str(n->used_bytes)
+                                         : strdup("-")});
         else
-            table_add(&t,
-                      (char *[]){fmt("%" PRIu64, n->id), strdup(n->client_addr),
-                                 strdup(n->alive ? "yes" : "no"),
-                                 fmt("%" PRIu32, n->replicas),
-                                 fmt("%" PRIu32, n->leaders)});
+            bs_cli__table_add(&t,
+                              (char *[]){bs_cli__fmt("%" PRIu64, n->id),
+                                         strdup(n->client_addr),
+                                         strdup(n->alive ? "yes" : "no"),
+                                         bs_cli__fmt("%" PRIu32, n->replicas),
+                                         bs_cli__fmt("%" PRIu32, n->leaders)});
     }
-    table_print(&t);
+    bs_cli__table_print(&t);
 }
 
 static void print_shards(const struct bs_adm_status *st)
 {
-    struct table t = {0};
+    struct bs_cli_table t = {0};
 
     t.n_cols = 7;
-    table_add(&t,
-              (char *[]){strdup("SHARD"), strdup("RANGE"), strdup("LEADER"),
-                         strdup("TERM"), strdup("COMMIT"), strdup("APPLIED"),
-                         strdup("REPLICAS (node, *leader, ~learner)")});
+    bs_cli__table_add(
+        &t, (char *[]){strdup("SHARD"), strdup("RANGE"), strdup("LEADER"),
+                       strdup("TERM"), strdup("COMMIT"), strdup("APPLIED"),
+                       strdup("REPLICAS (node, *leader, ~learner)")});
     for (size_t i = 0; i < st->n_shards; i++) {
         const struct bs_adm_shard *s = &st->shards[i];
 
-        table_add(
-            &t, (char *[]){fmt("%" PRIu64, s->id), range_str(s),
-                           s->leader_node ? fmt("%" PRIu64, s->leader_node)
-                                          : strdup("-"),
-                           fmt("%" PRIu64, s->term), fmt("%" PRIu64, s->commit),
-                           fmt("%" PRIu64, s->applied), replicas_str(s)});
+        bs_cli__table_add(
+            &t,
+            (char *[]){bs_cli__fmt("%" PRIu64, s->id), bs_cli__range_str(s),
+                       s->leader_node ? bs_cli__fmt("%" PRIu64, s->leader_node)
+                                      : strdup("-"),
+                       bs_cli__fmt("%" PRIu64, s->term),
+                       bs_cli__fmt("%" PRIu64, s->commit),
+                       bs_cli__fmt("%" PRIu64, s->applied),
+                       bs_cli__replicas_str(s)});
     }
-    table_print(&t);
+    bs_cli__table_print(&t);
 }
 
 /* One shard in detail (partition-info). */
 static void print_shard(const struct bs_adm_shard *s)
 {
-    struct table t = {0};
-    char *range = range_str(s), *reps = replicas_str(s);
+    struct bs_cli_table t = {0};
+    char *range = bs_cli__range_str(s), *reps = bs_cli__replicas_str(s);
 
     printf("shard        %" PRIu64 "\n", s->id);
     printf("range        %s\n", range ? range : "?");
@@ -288,20 +394,21 @@ static void print_shard(const struct bs_adm_shard *s)
     free(reps);
 
     t.n_cols = 6;
-    table_add(&t,
-              (char *[]){strdup("REPLICA"), strdup("NODE"), strdup("LEARNER"),
-                         strdup("IN SYNC"), strdup("MATCH"), strdup("LEADER")});
+    bs_cli__table_add(&t, (char *[]){strdup("REPLICA"), strdup("NODE"),
+                                     strdup("LEARNER"), strdup("IN SYNC"),
+                                     strdup("MATCH"), strdup("LEADER")});
     for (uint32_t r = 0; r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS; r++) {
         const struct bs_adm_replica *rp = &s->replicas[r];
 
-        table_add(&t, (char *[]){fmt("%" PRIu64, rp->id),
-                                 fmt("%" PRIu64, rp->node_id),
-                                 strdup(rp->learner ? "yes" : "no"),
-                                 strdup(rp->in_sync ? "yes" : "no"),
-                                 fmt("%" PRIu64, rp->match),
-                                 strdup(rp->id == s->leader ? "*" : "")});
+        bs_cli__table_add(&t,
+                          (char *[]){bs_cli__fmt("%" PRIu64, rp->id),
+                                     bs_cli__fmt("%" PRIu64, rp->node_id),
+                                     strdup(rp->learner ? "yes" : "no"),
+                                     strdup(rp->in_sync ? "yes" : "no"),
+                                     bs_cli__fmt("%" PRIu64, rp->match),
+                                     strdup(rp->id == s->leader ? "*" : "")});
     }
-    table_print(&t);
+    bs_cli__table_print(&t);
 }
 
 static void print_table(const struct bs_adm_status *st)
@@ -315,7 +422,7 @@ static void print_table(const struct bs_adm_status *st)
 
 /* ------------------------------------------------------ JSON and YAML */
 
-static void add_u64(cJSON *o, const char *name, uint64_t v)
+void bs_cli__add_u64(cJSON *o, const char *name, uint64_t v)
 {
     char buf[32];
 
@@ -323,7 +430,7 @@ static void add_u64(cJSON *o, const char *name, uint64_t v)
     cJSON_AddRawToObject(o, name, buf);
 }
 
-static void add_i64(cJSON *o, const char *name, int64_t v)
+void bs_cli__add_i64(cJSON *o, const char *name, int64_t v)
 {
     char buf[32];
 
@@ -331,8 +438,7 @@ static void add_i64(cJSON *o, const char *name, int64_t v)
     cJSON_AddRawToObject(o, name, buf);
 }
 
-/* name (text) or name_hex = b[len]. */
-static void add_bytes(cJSON *o, const char *name, const uint8_t *b, size_t len)
+void bs_cli__add_bytes(cJSON *o, const char *name, const uint8_t *b, size_t len)
 {
     char field[32];
     char *s;
@@ -350,67 +456,72 @@ static void add_bytes(cJSON *o, const char *name, const uint8_t *b, size_t len)
     free(s);
 }
 
-static cJSON *node_obj(const struct bs_adm_node *n)
+cJSON *bs_cli__node_obj(const struct bs_adm_node *n)
 {
     cJSON *o = cJSON_CreateObject();
 
-    add_u64(o, "id", n->id);
+    bs_cli__add_u64(o, "id", n->id);
     cJSON_AddStringToObject(o, "client_addr", n->client_addr);
     cJSON_AddStringToObject(o, "peer_addr", n->peer_addr);
     cJSON_AddStringToObject(o, "http_addr", n->http_addr);
     cJSON_AddBoolToObject(o, "alive", n->alive);
-    add_u64(o, "replicas", n->replicas);
-    add_u64(o, "leaders", n->leaders);
+    bs_cli__add_u64(o, "replicas", n->replicas);
+    bs_cli__add_u64(o, "leaders", n->leaders);
+    cJSON_AddStringToObject(o, "state", n->state);
+    cJSON_AddStringToObject(o, "rack", n->rack);
+    bs_cli__add_u64(o, "used_bytes", n->used_bytes);
+    bs_cli__add_u64(o, "capacity_bytes", n->capacity_bytes);
+    bs_cli__add_u64(o, "available_bytes", n->available_bytes);
+    bs_cli__add_u64(o, "heard_ms_ago", n->heard_ms_ago);
     return o;
 }
 
-static cJSON *shard_obj(const struct bs_adm_shard *s)
+cJSON *bs_cli__shard_obj(const struct bs_adm_shard *s)
 {
     cJSON *o = cJSON_CreateObject(), *reps;
 
-    add_u64(o, "id", s->id);
-    add_bytes(o, "start", s->start, s->start_len);
-    add_bytes(o, "end", s->end, s->end_len);
-    add_u64(o, "conf_ver", s->conf_ver);
-    add_u64(o, "version", s->version);
-    add_u64(o, "leader", s->leader);
-    add_u64(o, "leader_node", s->leader_node);
-    add_u64(o, "term", s->term);
-    add_u64(o, "commit", s->commit);
-    add_u64(o, "applied", s->applied);
-    add_i64(o, "revision", s->revision);
+    bs_cli__add_u64(o, "id", s->id);
+    bs_cli__add_bytes(o, "start", s->start, s->start_len);
+    bs_cli__add_bytes(o, "end", s->end, s->end_len);
+    bs_cli__add_u64(o, "conf_ver", s->conf_ver);
+    bs_cli__add_u64(o, "version", s->version);
+    bs_cli__add_u64(o, "leader", s->leader);
+    bs_cli__add_u64(o, "leader_node", s->leader_node);
+    bs_cli__add_u64(o, "term", s->term);
+    bs_cli__add_u64(o, "commit", s->commit);
+    bs_cli__add_u64(o, "applied", s->applied);
+    bs_cli__add_i64(o, "revision", s->revision);
     reps = cJSON_AddArrayToObject(o, "replicas");
     for (uint32_t r = 0; r < s->n_replicas && r < BS_RAFT_MAX_MEMBERS; r++) {
         const struct bs_adm_replica *rp = &s->replicas[r];
         cJSON *ro = cJSON_CreateObject();
 
-        add_u64(ro, "id", rp->id);
-        add_u64(ro, "node_id", rp->node_id);
+        bs_cli__add_u64(ro, "id", rp->id);
+        bs_cli__add_u64(ro, "node_id", rp->node_id);
         cJSON_AddBoolToObject(ro, "learner", rp->learner);
-        add_u64(ro, "match", rp->match);
+        bs_cli__add_u64(ro, "match", rp->match);
         cJSON_AddBoolToObject(ro, "in_sync", rp->in_sync);
         cJSON_AddItemToArray(reps, ro);
     }
     return o;
 }
 
-/* The whole status, or only its nodes or only its shards. */
-static cJSON *status_tree(const struct bs_adm_status *st, bool nodes,
-                          bool shards)
+cJSON *bs_cli__status_tree(const struct bs_adm_status *st, bool nodes,
+                           bool shards)
 {
     cJSON *root = cJSON_CreateObject(), *arr;
 
-    add_u64(root, "cluster_id", st->cluster_id);
-    add_u64(root, "node_id", st->node_id);
+    bs_cli__add_u64(root, "cluster_id", st->cluster_id);
+    bs_cli__add_u64(root, "node_id", st->node_id);
     if (nodes) {
         arr = cJSON_AddArrayToObject(root, "nodes");
         for (size_t i = 0; i < st->n_nodes; i++)
-            cJSON_AddItemToArray(arr, node_obj(&st->nodes[i]));
+            cJSON_AddItemToArray(arr, bs_cli__node_obj(&st->nodes[i]));
     }
     if (shards) {
         arr = cJSON_AddArrayToObject(root, "shards");
         for (size_t i = 0; i < st->n_shards; i++)
-            cJSON_AddItemToArray(arr, shard_obj(&st->shards[i]));
+            cJSON_AddItemToArray(arr, bs_cli__shard_obj(&st->shards[i]));
     }
     return root;
 }
@@ -525,19 +636,12 @@ static int print_yaml(const cJSON *root)
 
 /* ------------------------------------------------------------ commands */
 
-/* What every command is given. */
-struct ctx {
-    const char *cmd; /* "list-nodes", for messages */
-    const char *endpoints;
-    int64_t timeout;
-    const char *out; /* table, json or yaml */
-};
+bool bs_cli__is_table(const struct bs_cli_cctx *c)
+{
+    return strcmp(c->out, "table") == 0;
+}
 
-/* "basalt cluster <cmd>: <reason>" on stderr; returns 1. */
-static int failed(const struct ctx *c, const char *f, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int failed(const struct ctx *c, const char *f, ...)
+int bs_cli__failed(const struct bs_cli_cctx *c, const char *f, ...)
 {
     va_list ap;
 
@@ -550,13 +654,12 @@ static int failed(const struct ctx *c, const char *f, ...)
     return 1;
 }
 
-/* Prints tree (taken: deleted here) as JSON or YAML; 0 or 1. */
-static int print_tree(const struct ctx *c, cJSON *tree)
+int bs_cli__print_tree(const struct bs_cli_cctx *c, cJSON *tree)
 {
     int code = 1;
 
     if (tree == NULL)
-        return failed(c, "out of memory");
+        return bs_cli__failed(c, "out of memory");
     if (strcmp(c->out, "json") == 0) {
         char *s = cJSON_Print(tree);
 
@@ -573,56 +676,128 @@ static int print_tree(const struct ctx *c, cJSON *tree)
     return code;
 }
 
-/* Calls method with req[len] on c's endpoints (with failover); 0 and
- * *resp (caller frees), or 1 with the reason printed. */
-static int call(const struct ctx *c, const char *method, const void *req,
-                size_t len, uint8_t **resp, size_t *resp_len)
+int bs_cli__call_quiet(struct bs_cli_cctx *c, const char *method,
+                       const void *req, size_t len, uint8_t **resp,
+                       size_t *resp_len, char *em)
 {
-    char em[BS_RPC_CONN_ERRMSG_SIZE] = "";
-    struct bs_rpc_conn *conn = NULL;
     int rc;
 
-    rc = bs_rpc_conn_open(c->endpoints, &conn, em);
-    if (rc != 0)
-        return failed(c, "--endpoints: %s", em[0] ? em : bs_strerror(rc));
-    rc = bs_rpc_conn_call(conn, method, req, len, c->timeout, resp, resp_len,
+    em[0] = '\0';
+    *resp = NULL;
+    *resp_len = 0;
+    if (c->conn == NULL) {
+        char why[BS_RPC_CONN_ERRMSG_SIZE] = "";
+
+        rc = bs_rpc_conn_open(c->endpoints, &c->conn, why);
+        if (rc != 0) {
+            c->conn = NULL;
+            snprintf(em, BS_RPC_CONN_ERRMSG_SIZE, "--endpoints: %s",
+                     why[0] ? why : bs_strerror(rc));
+            return rc;
+        }
+    }
+    rc = bs_rpc_conn_call(c->conn, method, req, len, c->timeout, resp, resp_len,
                           NULL, em);
-    bs_rpc_conn_close(conn);
-    if (rc != 0)
-        return failed(c, "%s", em[0] ? em : bs_strerror(rc));
+    if (rc != 0 && em[0] == '\0')
+        snprintf(em, BS_RPC_CONN_ERRMSG_SIZE, "%s", bs_strerror(rc));
+    return rc;
+}
+
+int bs_cli__call(struct bs_cli_cctx *c, const char *method, const void *req,
+                 size_t len, uint8_t **resp, size_t *resp_len)
+{
+    char em[BS_RPC_CONN_ERRMSG_SIZE];
+
+    if (bs_cli__call_quiet(c, method, req, len, resp, resp_len, em) != 0)
+        return bs_cli__failed(c, "%s", em);
     return 0;
 }
 
-/* ClusterStatus into *st (bs_adm_status_free); 0, or 1 with the reason
- * printed. */
-static int get_status(const struct ctx *c, struct bs_adm_status *st)
+int bs_cli__status_quiet(struct bs_cli_cctx *c, struct bs_adm_status *st,
+                         char *em)
 {
-    char em[BS_RPC_ERRMSG_LEN] = "";
+    char why[BS_RPC_ERRMSG_LEN] = "";
     uint8_t *resp = NULL;
     size_t resp_len = 0;
     int rc;
 
     memset(st, 0, sizeof(*st));
-    if (call(c, BS_ADM_METHOD_CLUSTER_STATUS, "", 0, &resp, &resp_len) != 0)
-        return 1;
-    rc = bs_adm_status_decode(resp, resp_len, st, em);
+    rc = bs_cli__call_quiet(c, BS_ADM_METHOD_CLUSTER_STATUS, "", 0, &resp,
+                            &resp_len, em);
+    if (rc != 0)
+        return rc;
+    rc = bs_adm_status_decode(resp, resp_len, st, why);
     free(resp);
     if (rc != 0)
-        return failed(c, "bad ClusterStatus response: %s",
-                      em[0] ? em : bs_strerror(rc));
+        snprintf(em, BS_RPC_CONN_ERRMSG_SIZE, "bad ClusterStatus response: %s",
+                 why[0] ? why : bs_strerror(rc));
+    return rc;
+}
+
+int bs_cli__get_status(struct bs_cli_cctx *c, struct bs_adm_status *st)
+{
+    char em[BS_RPC_CONN_ERRMSG_SIZE];
+
+    if (bs_cli__status_quiet(c, st, em) != 0)
+        return bs_cli__failed(c, "%s", em);
+    return 0;
+}
+
+/* Whether st carries the heartbeat figures (disk use, heartbeat ages),
+ * which only the placement leader's node has. */
+static bool has_figures(const struct bs_adm_status *st)
+{
+    for (size_t i = 0; i < st->n_nodes; i++) {
+        const struct bs_adm_node *n = &st->nodes[i];
+
+        if (n->used_bytes || n->capacity_bytes || n->heard_ms_ago)
+            return true;
+    }
+    return false;
+}
+
+int bs_cli__get_status_figures(struct bs_cli_cctx *c, struct bs_adm_status *st)
+{
+    char em[BS_RPC_CONN_ERRMSG_SIZE] = "";
+    const struct bs_adm_node *pd = NULL;
+    struct bs_cli_cctx other = *c;
+    struct bs_adm_status st2;
+
+    if (bs_cli__get_status(c, st) != 0)
+        return 1;
+    if (has_figures(st))
+        return 0;
+    for (size_t i = 0; i < st->n_shards; i++) {
+        if (st->shards[i].id == PLACEMENT_SHARD &&
+            st->shards[i].leader_node != st->node_id)
+            pd = bs_cli__find_node(st, st->shards[i].leader_node);
+    }
+    if (pd == NULL || pd->client_addr[0] == '\0')
+        return 0;
+    /* Its own connection: the placement leader's node only, no failover
+     * (any other node would answer without the figures again). Quiet:
+     * the first answer stands if this one fails. */
+    other.endpoints = pd->client_addr;
+    other.conn = NULL;
+    if (bs_cli__status_quiet(&other, &st2, em) == 0) {
+        bs_adm_status_free(st);
+        *st = st2;
+    }
+    bs_rpc_conn_close(other.conn);
     return 0;
 }
 
 /* status, list-nodes, list-partitions: what of the status to print. */
-static int cmd_status(const struct ctx *c, bool nodes, bool shards)
+static int cmd_status(struct bs_cli_cctx *c, bool nodes, bool shards)
 {
     struct bs_adm_status st;
     int code = 0;
 
-    if (get_status(c, &st) != 0)
+    if ((nodes && !shards ? bs_cli__get_status_figures(c, &st)
+                          : bs_cli__get_status(c, &st)) != 0)
         return 1;
     if (strcmp(c->out, "table") != 0) {
-        code = print_tree(c, status_tree(&st, nodes, shards));
+        code = bs_cli__print_tree(c, bs_cli__status_tree(&st, nodes, shards));
     } else if (nodes && shards) {
         print_table(&st);
     } else if (nodes) {
@@ -636,7 +811,8 @@ static int cmd_status(const struct ctx *c, bool nodes, bool shards)
 }
 
 /* partition-info: by shard id, or (key != NULL) by a key the shard holds. */
-static int cmd_partition_info(const struct ctx *c, uint64_t id, const char *key)
+static int cmd_partition_info(struct bs_cli_cctx *c, uint64_t id,
+                              const char *key)
 {
     char em[BS_RPC_ERRMSG_LEN] = "";
     struct bs_adm_shard sh;
@@ -648,15 +824,16 @@ static int cmd_partition_info(const struct ctx *c, uint64_t id, const char *key)
     rc = bs_adm_shard_info_req_encode(key ? 0 : id, (const uint8_t *)key,
                                       key ? strlen(key) : 0, &req, &len, em);
     if (rc != 0) {
-        code = failed(c, "%s", em[0] ? em : bs_strerror(rc));
+        code = bs_cli__failed(c, "%s", em[0] ? em : bs_strerror(rc));
         goto out;
     }
-    if (call(c, BS_ADM_METHOD_SHARD_INFO, req, len, &resp, &resp_len) != 0)
+    if (bs_cli__call(c, BS_ADM_METHOD_SHARD_INFO, req, len, &resp, &resp_len) !=
+        0)
         goto out;
     rc = bs_adm_shard_info_resp_decode(resp, resp_len, &sh, em);
     if (rc != 0) {
-        code = failed(c, "bad ShardInfo response: %s",
-                      em[0] ? em : bs_strerror(rc));
+        code = bs_cli__failed(c, "bad ShardInfo response: %s",
+                              em[0] ? em : bs_strerror(rc));
         goto out;
     }
     if (strcmp(c->out, "table") == 0) {
@@ -664,7 +841,7 @@ static int cmd_partition_info(const struct ctx *c, uint64_t id, const char *key)
         fflush(stdout);
         code = 0;
     } else {
-        code = print_tree(c, shard_obj(&sh));
+        code = bs_cli__print_tree(c, bs_cli__shard_obj(&sh));
     }
 out:
     bs_adm_shard_free(&sh);
@@ -673,7 +850,7 @@ out:
     return code;
 }
 
-static int64_t now_us(void)
+int64_t bs_cli__now_us(void)
 {
     struct timespec ts;
 
@@ -700,14 +877,14 @@ static int ping_call(struct bs_rpc_conn *conn, size_t i, int64_t timeout,
 
     memset(r, 0, sizeof(*r));
     memset(&req, 0, sizeof(req));
-    t0 = now_us();
+    t0 = bs_cli__now_us();
     req.payload = (uint8_t *)&t0;
     req.payload_len = sizeof(t0);
     r->rc = bs_adm_ping_req_encode(&req, &buf, &len, r->em);
     if (r->rc == 0)
         r->rc = bs_rpc_conn_call_one(conn, i, BS_ADM_METHOD_PING, buf, len,
                                      timeout, &out, &out_len, NULL, r->em);
-    t1 = now_us();
+    t1 = bs_cli__now_us();
     r->ms = (double)(t1 - t0) / 1000.0;
     if (r->rc == 0)
         r->rc = bs_adm_ping_resp_decode(out, out_len, &r->resp, r->em);
@@ -754,22 +931,22 @@ static cJSON *ping_obj(const struct bs_adm_node *n, const struct ping_res *r)
     cJSON *o = cJSON_CreateObject();
     char ms[32];
 
-    add_u64(o, "id", n->id);
+    bs_cli__add_u64(o, "id", n->id);
     cJSON_AddStringToObject(o, "client_addr", n->client_addr);
     cJSON_AddBoolToObject(o, "ok", r->rc == 0);
     if (r->rc == 0) {
         snprintf(ms, sizeof(ms), "%.3f", r->ms);
         cJSON_AddRawToObject(o, "rtt_ms", ms);
         cJSON_AddStringToObject(o, "version", r->resp.version);
-        add_u64(o, "uptime_ms", r->resp.uptime_ms);
+        bs_cli__add_u64(o, "uptime_ms", r->resp.uptime_ms);
     } else {
         cJSON_AddStringToObject(o, "error", r->em);
     }
     return o;
 }
 
-static const struct bs_adm_node *find_node(const struct bs_adm_status *st,
-                                           uint64_t id)
+const struct bs_adm_node *bs_cli__find_node(const struct bs_adm_status *st,
+                                            uint64_t id)
 {
     for (size_t i = 0; i < st->n_nodes; i++) {
         if (st->nodes[i].id == id)
@@ -779,24 +956,25 @@ static const struct bs_adm_node *find_node(const struct bs_adm_status *st,
 }
 
 /* ping-node --id N. */
-static int cmd_ping_node(const struct ctx *c, uint64_t id)
+static int cmd_ping_node(struct bs_cli_cctx *c, uint64_t id)
 {
     const struct bs_adm_node *n;
     struct bs_adm_status st;
     struct ping_res r;
     int code = 0;
 
-    if (get_status(c, &st) != 0)
+    if (bs_cli__get_status(c, &st) != 0)
         return 1;
-    n = find_node(&st, id);
+    n = bs_cli__find_node(&st, id);
     if (n == NULL) {
-        code = failed(c, "no node %" PRIu64 " in the cluster (%zu nodes)", id,
-                      st.n_nodes);
+        code =
+            bs_cli__failed(c, "no node %" PRIu64 " in the cluster (%zu nodes)",
+                           id, st.n_nodes);
         goto out;
     }
     ping_node(n, c->timeout, &r);
     if (strcmp(c->out, "table") != 0)
-        code = print_tree(c, ping_obj(n, &r));
+        code = bs_cli__print_tree(c, ping_obj(n, &r));
     else if (r.rc == 0)
         printf("node %" PRIu64 " (%s): ok, basalt %s, up %.1f s, %.2f ms\n",
                n->id, n->client_addr, r.resp.version,
@@ -804,8 +982,8 @@ static int cmd_ping_node(const struct ctx *c, uint64_t id)
     else
         printf("node %" PRIu64 " (%s): unreachable\n", n->id, n->client_addr);
     if (r.rc != 0)
-        code = failed(c, "node %" PRIu64 " (%s) unreachable: %s", n->id,
-                      n->client_addr, r.em);
+        code = bs_cli__failed(c, "node %" PRIu64 " (%s) unreachable: %s", n->id,
+                              n->client_addr, r.em);
     bs_adm_ping_free(&r.resp);
 out:
     fflush(stdout);
@@ -815,7 +993,8 @@ out:
 
 /* transfer-leader --id SHARD --to NODE: the node answering forwards it to
  * the shard's leader, which answers once NODE leads. */
-static int cmd_transfer_leader(const struct ctx *c, uint64_t shard, uint64_t to)
+static int cmd_transfer_leader(struct bs_cli_cctx *c, uint64_t shard,
+                               uint64_t to)
 {
     char em[BS_RPC_ERRMSG_LEN] = "";
     struct bs_adm_transfer t = {shard, to, 0}, r;
@@ -825,15 +1004,16 @@ static int cmd_transfer_leader(const struct ctx *c, uint64_t shard, uint64_t to)
 
     rc = bs_adm_transfer_req_encode(&t, &req, &len, em);
     if (rc != 0) {
-        code = failed(c, "%s", em[0] ? em : bs_strerror(rc));
+        code = bs_cli__failed(c, "%s", em[0] ? em : bs_strerror(rc));
         goto out;
     }
-    if (call(c, BS_ADM_METHOD_TRANSFER_LEADER, req, len, &resp, &resp_len) != 0)
+    if (bs_cli__call(c, BS_ADM_METHOD_TRANSFER_LEADER, req, len, &resp,
+                     &resp_len) != 0)
         goto out;
     rc = bs_adm_transfer_resp_decode(resp, resp_len, &r, em);
     if (rc != 0) {
-        code = failed(c, "bad TransferLeader response: %s",
-                      em[0] ? em : bs_strerror(rc));
+        code = bs_cli__failed(c, "bad TransferLeader response: %s",
+                              em[0] ? em : bs_strerror(rc));
         goto out;
     }
     if (strcmp(c->out, "table") == 0) {
@@ -844,11 +1024,11 @@ static int cmd_transfer_leader(const struct ctx *c, uint64_t shard, uint64_t to)
     } else {
         cJSON *o = cJSON_CreateObject();
         if (o) {
-            add_u64(o, "shard", r.shard_id);
-            add_u64(o, "leader_node", r.node_id);
-            add_u64(o, "term", r.term);
+            bs_cli__add_u64(o, "shard", r.shard_id);
+            bs_cli__add_u64(o, "leader_node", r.node_id);
+            bs_cli__add_u64(o, "term", r.term);
         }
-        code = print_tree(c, o);
+        code = bs_cli__print_tree(c, o);
     }
 out:
     free(req);
@@ -874,29 +1054,38 @@ static void append(char *buf, size_t size, size_t *off, const char *f, ...)
         *off += (size_t)n < size - *off ? (size_t)n : size - *off - 1;
 }
 
+/* A decommissioned node: no longer part of the cluster (health skips it,
+ * it may well be gone). */
+static bool removed(const struct bs_adm_node *n)
+{
+    return strcmp(n->state, "removed") == 0;
+}
+
 /*
- * health: every node that ClusterStatus lists must answer a Ping, and
- * every shard (the placement group too: without it nothing moves) must
- * have a leader. The reason names the unreachable nodes first, then the
- * shards without a leader.
+ * health: every node that ClusterStatus lists (but the removed ones) must
+ * answer a Ping, and every shard (the placement group too: without it
+ * nothing moves) must have a leader. The reason names the unreachable
+ * nodes first, then the shards without a leader.
  */
-static int cmd_health(const struct ctx *c)
+static int cmd_health(struct bs_cli_cctx *c)
 {
     struct bs_adm_status st;
-    struct table t = {0};
+    struct bs_cli_table t = {0};
     struct ping_res *res;
     char reason[1024] = "";
     size_t off = 0, n_down = 0, n_leaderless = 0;
     int code = 0;
 
-    if (get_status(c, &st) != 0)
+    if (bs_cli__get_status(c, &st) != 0)
         return 1;
     res = calloc(st.n_nodes ? st.n_nodes : 1, sizeof(*res));
     if (res == NULL) {
         bs_adm_status_free(&st);
-        return failed(c, "out of memory");
+        return bs_cli__failed(c, "out of memory");
     }
     for (size_t i = 0; i < st.n_nodes; i++) {
+        if (removed(&st.nodes[i]))
+            continue;
         if (ping_node(&st.nodes[i], c->timeout, &res[i]) != 0) {
             append(reason, sizeof(reason), &off,
                    "%snode %" PRIu64 " (%s) unreachable", n_down ? ", " : "",
@@ -917,16 +1106,19 @@ static int cmd_health(const struct ctx *c)
 
     if (strcmp(c->out, "table") == 0) {
         t.n_cols = 4;
-        table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
-                                 strdup("STATUS"), strdup("RTT MS")});
-        for (size_t i = 0; i < st.n_nodes; i++)
-            table_add(&t,
-                      (char *[]){fmt("%" PRIu64, st.nodes[i].id),
-                                 strdup(st.nodes[i].client_addr),
-                                 strdup(res[i].rc == 0 ? "ok" : "unreachable"),
-                                 res[i].rc == 0 ? fmt("%.2f", res[i].ms)
-                                                : strdup("-")});
-        table_print(&t);
+        bs_cli__table_add(&t, (char *[]){strdup("NODE"), strdup("CLIENT ADDR"),
+                                         strdup("STATUS"), strdup("RTT MS")});
+        for (size_t i = 0; i < st.n_nodes; i++) {
+            if (removed(&st.nodes[i]))
+                continue;
+            bs_cli__table_add(
+                &t, (char *[]){bs_cli__fmt("%" PRIu64, st.nodes[i].id),
+                               strdup(st.nodes[i].client_addr),
+                               strdup(res[i].rc == 0 ? "ok" : "unreachable"),
+                               res[i].rc == 0 ? bs_cli__fmt("%.2f", res[i].ms)
+                                              : strdup("-")});
+        }
+        bs_cli__table_print(&t);
         printf("\nshards: %zu, %zu without a leader\n", st.n_shards,
                n_leaderless);
         printf("%s\n", n_down || n_leaderless ? "unhealthy" : "healthy");
@@ -937,9 +1129,11 @@ static int cmd_health(const struct ctx *c)
         if (n_down || n_leaderless)
             cJSON_AddStringToObject(root, "reason", reason);
         arr = cJSON_AddArrayToObject(root, "nodes");
-        for (size_t i = 0; i < st.n_nodes; i++)
-            cJSON_AddItemToArray(arr, ping_obj(&st.nodes[i], &res[i]));
-        add_u64(root, "shards", st.n_shards);
+        for (size_t i = 0; i < st.n_nodes; i++) {
+            if (!removed(&st.nodes[i]))
+                cJSON_AddItemToArray(arr, ping_obj(&st.nodes[i], &res[i]));
+        }
+        bs_cli__add_u64(root, "shards", st.n_shards);
         arr = cJSON_AddArrayToObject(root, "shards_without_leader");
         for (size_t i = 0; i < st.n_shards; i++) {
             char id[32];
@@ -949,11 +1143,11 @@ static int cmd_health(const struct ctx *c)
             snprintf(id, sizeof(id), "%" PRIu64, st.shards[i].id);
             cJSON_AddItemToArray(arr, cJSON_CreateRaw(id));
         }
-        code = print_tree(c, root);
+        code = bs_cli__print_tree(c, root);
     }
     fflush(stdout);
     if (n_down || n_leaderless)
-        code = failed(c, "%s", reason);
+        code = bs_cli__failed(c, "%s", reason);
     for (size_t i = 0; i < st.n_nodes; i++)
         bs_adm_ping_free(&res[i].resp);
     free(res);
@@ -1004,6 +1198,7 @@ static int cmd_ping(const char *endpoints, int64_t timeout)
 
 #define BIT(f) (1ULL << (f))
 #define COMMON (BIT(F_ENDPOINTS) | BIT(F_TIMEOUT) | BIT(F_HELP))
+#define OUT    BIT(F_OUTPUT)
 
 enum cmd {
     C_STATUS,
@@ -1014,36 +1209,189 @@ enum cmd {
     C_PING_NODE,
     C_TRANSFER_LEADER,
     C_PING,
+    C_ADD_NODE,
+    C_REMOVE_NODE,
+    C_REBALANCE,
+    C_ISR_STATUS,
+    C_SPLIT,
+    C_SCHEDULER,
 };
 
-/* Each command and the flags it takes. */
+/* Each command, the flags it takes, and the default of its --timeout
+ * (seconds; 0: it takes none). */
 static const struct {
     const char *name;
     uint64_t flags;
+    int64_t wait_s;
 } cmds[] = {
-    [C_STATUS] = {"status", COMMON | BIT(F_OUTPUT)},
-    [C_LIST_NODES] = {"list-nodes", COMMON | BIT(F_OUTPUT)},
-    [C_LIST_PARTITIONS] = {"list-partitions", COMMON | BIT(F_OUTPUT)},
+    [C_STATUS] = {"status", COMMON | OUT | BIT(F_DETAILED), 0},
+    [C_LIST_NODES] = {"list-nodes", COMMON | OUT, 0},
+    [C_LIST_PARTITIONS] = {"list-partitions", COMMON | OUT, 0},
     [C_PARTITION_INFO] = {"partition-info",
-                          COMMON | BIT(F_OUTPUT) | BIT(F_ID) | BIT(F_KEY)},
-    [C_HEALTH] = {"health", COMMON | BIT(F_OUTPUT)},
-    [C_PING_NODE] = {"ping-node", COMMON | BIT(F_OUTPUT) | BIT(F_ID)},
+                          COMMON | OUT | BIT(F_ID) | BIT(F_KEY), 0},
+    [C_HEALTH] = {"health", COMMON | OUT, 0},
+    [C_PING_NODE] = {"ping-node", COMMON | OUT | BIT(F_ID), 0},
     [C_TRANSFER_LEADER] = {"transfer-leader",
-                           COMMON | BIT(F_OUTPUT) | BIT(F_ID) | BIT(F_TO)},
-    [C_PING] = {"ping", COMMON},
+                           COMMON | OUT | BIT(F_ID) | BIT(F_TO), 0},
+    [C_PING] = {"ping", COMMON, 0},
+    [C_ADD_NODE] = {"add-node",
+                    COMMON | OUT | BIT(F_WAIT_S) | BIT(F_CLIENT_ADDR) |
+                        BIT(F_PEER_ADDR) | BIT(F_DATA_DIR),
+                    DEFAULT_ADD_NODE_S},
+    [C_REMOVE_NODE] = {"remove-node",
+                       COMMON | OUT | BIT(F_ID) | BIT(F_WAIT) | BIT(F_CANCEL) |
+                           BIT(F_WAIT_S),
+                       DEFAULT_REMOVE_NODE_S},
+    [C_REBALANCE] = {"rebalance",
+                     COMMON | OUT | BIT(F_DRY_RUN) | BIT(F_MAX_MOVES) |
+                         BIT(F_WAIT_S),
+                     DEFAULT_REBALANCE_S},
+    [C_ISR_STATUS] = {"isr-status", COMMON | OUT | BIT(F_ID), 0},
+    [C_SPLIT] = {"split", COMMON | OUT | BIT(F_ID) | BIT(F_KEY) | BIT(F_WAIT_S),
+                 DEFAULT_SPLIT_S},
+    [C_SCHEDULER] = {"scheduler", COMMON | OUT, 0},
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+/* The checks of the flags that depend on the command, after the common
+ * ones; fills *a. 0, or BS_EINVAL with the sentence in errmsg. */
+static int check_args(size_t cmd, const char *const *vals, const char *action,
+                      struct bs_cli_cluster_args *a, char *errmsg)
+{
+    char reason[BS_CLI_ERRMSG_SIZE];
+    uint64_t v;
+
+#define USAGE(...)                                                             \
+    do {                                                                       \
+        snprintf(errmsg, BS_CLI_ERRMSG_SIZE, __VA_ARGS__);                     \
+        return BS_EINVAL;                                                      \
+    } while (0)
+
+    a->wait_s = cmds[cmd].wait_s;
+    if (vals[F_WAIT_S]) {
+        if (bs_cli_parse_uint(vals[F_WAIT_S], 1, 86400, &v, reason) != 0)
+            USAGE("--timeout: %.400s (seconds)", reason);
+        a->wait_s = (int64_t)v;
+    }
+    switch (cmd) {
+    case C_ADD_NODE:
+        if (vals[F_CLIENT_ADDR] &&
+            bs_cli_check_addr(vals[F_CLIENT_ADDR], reason) != 0)
+            USAGE("--client-addr: %.400s", reason);
+        if (vals[F_PEER_ADDR] &&
+            bs_cli_check_addr(vals[F_PEER_ADDR], reason) != 0)
+            USAGE("--peer-addr: %.400s", reason);
+        if (vals[F_DATA_DIR] && vals[F_DATA_DIR][0] == '\0')
+            USAGE("--data-dir: must not be empty");
+        a->client_addr = vals[F_CLIENT_ADDR];
+        a->peer_addr = vals[F_PEER_ADDR];
+        a->data_dir = vals[F_DATA_DIR];
+        break;
+    case C_REMOVE_NODE:
+        if (!vals[F_ID])
+            USAGE("--id is required (the node to remove)");
+        if (bs_cli_parse_uint(vals[F_ID], 1, UINT32_MAX, &a->id, reason))
+            USAGE("--id: %.400s", reason);
+        a->wait = vals[F_WAIT] != NULL;
+        a->cancel = vals[F_CANCEL] != NULL;
+        if (a->wait && a->cancel)
+            USAGE("--wait does not apply with --cancel (a cancel is "
+                  "immediate)");
+        if (vals[F_WAIT_S] && !a->wait)
+            USAGE("--timeout applies only with --wait");
+        break;
+    case C_REBALANCE:
+        a->dry_run = vals[F_DRY_RUN] != NULL;
+        if (vals[F_MAX_MOVES]) {
+            if (bs_cli_parse_uint(vals[F_MAX_MOVES], 1, 10000, &v, reason))
+                USAGE("--max-moves: %.400s", reason);
+            a->max_moves = (uint32_t)v;
+        }
+        if (vals[F_WAIT_S] && a->dry_run)
+            USAGE("--timeout does not apply with --dry-run (nothing to wait "
+                  "for)");
+        break;
+    case C_ISR_STATUS:
+        if (vals[F_ID] &&
+            bs_cli_parse_uint(vals[F_ID], 0, UINT64_MAX, &a->id, reason))
+            USAGE("--id: %.400s", reason);
+        a->has_id = vals[F_ID] != NULL;
+        break;
+    case C_SPLIT:
+        if (!vals[F_ID])
+            USAGE("--id is required (the shard to split)");
+        if (bs_cli_parse_uint(vals[F_ID], 0, UINT64_MAX, &a->id, reason))
+            USAGE("--id: %.400s", reason);
+        if (a->id == PLACEMENT_SHARD)
+            USAGE("--id: shard 0 is the placement group: it holds no keys "
+                  "to split");
+        a->has_id = true;
+        a->key = vals[F_KEY];
+        break;
+    case C_SCHEDULER:
+        if (action == NULL)
+            USAGE("missing action: show, pause or resume");
+        if (strcmp(action, "show") != 0 && strcmp(action, "pause") != 0 &&
+            strcmp(action, "resume") != 0)
+            USAGE("unknown action '%.64s' (show, pause or resume)", action);
+        a->action = action;
+        break;
+    default:
+        break;
+    }
+    return 0;
+#undef USAGE
+}
+
+static int run(struct bs_cli_cctx *c, size_t cmd, uint64_t id, uint64_t to,
+               const char *key, bool detailed,
+               const struct bs_cli_cluster_args *a)
+{
+    switch (cmd) {
+    case C_STATUS:
+        return detailed ? bs_cli__cmd_status_detailed(c)
+                        : cmd_status(c, true, true);
+    case C_LIST_NODES:
+        return cmd_status(c, true, false);
+    case C_LIST_PARTITIONS:
+        return cmd_status(c, false, true);
+    case C_PARTITION_INFO:
+        return cmd_partition_info(c, id, key);
+    case C_HEALTH:
+        return cmd_health(c);
+    case C_PING_NODE:
+        return cmd_ping_node(c, id);
+    case C_TRANSFER_LEADER:
+        return cmd_transfer_leader(c, id, to);
+    case C_ADD_NODE:
+        return bs_cli__cmd_add_node(c, a);
+    case C_REMOVE_NODE:
+        return bs_cli__cmd_remove_node(c, a);
+    case C_REBALANCE:
+        return bs_cli__cmd_rebalance(c, a);
+    case C_ISR_STATUS:
+        return bs_cli__cmd_isr_status(c, a);
+    case C_SPLIT:
+        return bs_cli__cmd_split(c, a);
+    case C_SCHEDULER:
+        return bs_cli__cmd_scheduler(c, a);
+    default:
+        return cmd_ping(c->endpoints, c->timeout);
+    }
+}
 
 int bs_cli_cluster(int argc, char **argv)
 {
     const char *vals[F_N] = {0}, *pos[2] = {0}, *val, *name = NULL;
     char errmsg[BS_CLI_ERRMSG_SIZE], reason[BS_CLI_ERRMSG_SIZE];
-    struct ctx c = {NULL, DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS, "table"};
+    struct bs_cli_cctx c = {NULL, DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT_MS,
+                            "table", NULL};
+    struct bs_cli_cluster_args args = {0};
     struct bs_cli_argv a;
     uint64_t timeout = DEFAULT_TIMEOUT_MS, id = 0, to = 0;
     size_t n_pos = 0, cmd;
-    int which;
+    int which, code;
 
     bs_cli_argv_init(&a, argc, argv, flags, F_N);
     for (;;) {
@@ -1052,7 +1400,8 @@ int bs_cli_cluster(int argc, char **argv)
         if (which == BS_CLI_END)
             break;
         if (which == BS_CLI_POSITIONAL) {
-            if (n_pos == 1) {
+            /* Only `scheduler` takes a second word (its action). */
+            if (n_pos == 2 || (n_pos == 1 && strcmp(pos[0], "scheduler"))) {
                 snprintf(errmsg, sizeof(errmsg), "unexpected argument '%.64s'",
                          val);
                 goto usage_err;
@@ -1105,10 +1454,14 @@ int bs_cli_cluster(int argc, char **argv)
             goto usage_err;
         }
     }
-    if (vals[F_ID] && bs_cli_parse_uint(vals[F_ID], cmd == C_PING_NODE ? 1 : 0,
-                                        UINT64_MAX, &id, reason)) {
-        snprintf(errmsg, sizeof(errmsg), "--id: %.400s", reason);
-        goto usage_err;
+    if (cmd == C_PARTITION_INFO || cmd == C_PING_NODE ||
+        cmd == C_TRANSFER_LEADER) {
+        if (vals[F_ID] &&
+            bs_cli_parse_uint(vals[F_ID], cmd == C_PING_NODE ? 1 : 0,
+                              UINT64_MAX, &id, reason)) {
+            snprintf(errmsg, sizeof(errmsg), "--id: %.400s", reason);
+            goto usage_err;
+        }
     }
     if (cmd == C_PARTITION_INFO && !vals[F_ID] == !vals[F_KEY]) {
         snprintf(errmsg, sizeof(errmsg), "give exactly one of --id and --key");
@@ -1129,25 +1482,12 @@ int bs_cli_cluster(int argc, char **argv)
                  vals[F_TO] ? reason : "the node id is required");
         goto usage_err;
     }
+    if (check_args(cmd, vals, pos[1], &args, errmsg) != 0)
+        goto usage_err;
 
-    switch (cmd) {
-    case C_STATUS:
-        return cmd_status(&c, true, true);
-    case C_LIST_NODES:
-        return cmd_status(&c, true, false);
-    case C_LIST_PARTITIONS:
-        return cmd_status(&c, false, true);
-    case C_PARTITION_INFO:
-        return cmd_partition_info(&c, id, vals[F_KEY]);
-    case C_HEALTH:
-        return cmd_health(&c);
-    case C_PING_NODE:
-        return cmd_ping_node(&c, id);
-    case C_TRANSFER_LEADER:
-        return cmd_transfer_leader(&c, id, to);
-    default:
-        return cmd_ping(c.endpoints, c.timeout);
-    }
+    code = run(&c, cmd, id, to, vals[F_KEY], vals[F_DETAILED] != NULL, &args);
+    bs_rpc_conn_close(c.conn);
+    return code;
 
 usage_err:
     fprintf(stderr, "basalt cluster%s%s: %s\n", name ? " " : "",

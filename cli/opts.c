@@ -172,6 +172,51 @@ int bs_cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
     return 0;
 }
 
+int bs_cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                      char *reason)
+{
+    char digits[24], why[BS_CLI_ERRMSG_SIZE];
+    size_t n = strlen(s);
+    unsigned shift = 0;
+    uint64_t v;
+
+    if (n > 0) {
+        switch (s[n - 1]) {
+        case 'K':
+        case 'k':
+            shift = 10;
+            break;
+        case 'M':
+        case 'm':
+            shift = 20;
+            break;
+        case 'G':
+        case 'g':
+            shift = 30;
+            break;
+        }
+    }
+    if (shift != 0)
+        n--;
+    if (n == 0 || n >= sizeof(digits))
+        goto bad;
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    if (bs_cli_parse_uint(digits, 0, UINT64_MAX >> shift, &v, why) != 0)
+        goto bad;
+    v <<= shift;
+    if (v < min || v > max)
+        goto bad;
+    *out = v;
+    return 0;
+bad:
+    set_err(reason,
+            "'%.64s' is not a size in %llu .. %llu bytes (a number, or "
+            "with a suffix K, M or G: KiB, MiB, GiB)",
+            s, (unsigned long long)min, (unsigned long long)max);
+    return BS_EINVAL;
+}
+
 int bs_cli_parse_bool(const char *s, bool *out, char *reason)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
@@ -252,6 +297,18 @@ enum {
     S_ELECTION_TICKS,
     S_LOG_MAX_ENTRIES,
     S_LEASE_READS,
+    S_JOIN,
+    S_LABELS,
+    S_HEARTBEAT_MS,
+    S_DOWN_AFTER_MS,
+    S_MAX_LAG_ENTRIES,
+    S_MAX_LAG_MS,
+    S_MIN_INSYNC_REPLICAS,
+    S_MAX_CONCURRENT_MOVES,
+    S_SPLIT_SIZE,
+    S_SPLIT_QPS,
+    S_SNAPSHOT_RATE,
+    S_OP_TIMEOUT_MS,
     S_N_SETTINGS, /* the settings a YAML file may hold end here */
     S_CONFIG = S_N_SETTINGS,
     S_HELP,
@@ -270,12 +327,25 @@ const struct bs_cli_flag bs_cli_start_flags[] = {
     [S_ELECTION_TICKS] = {"election-ticks", 0, BS_CLI_ARG_REQUIRED},
     [S_LOG_MAX_ENTRIES] = {"log-max-entries", 0, BS_CLI_ARG_REQUIRED},
     [S_LEASE_READS] = {"lease-reads", 0, BS_CLI_ARG_OPTIONAL},
+    [S_JOIN] = {"join", 0, BS_CLI_ARG_REQUIRED},
+    [S_LABELS] = {"labels", 0, BS_CLI_ARG_REQUIRED},
+    [S_HEARTBEAT_MS] = {"heartbeat-ms", 0, BS_CLI_ARG_REQUIRED},
+    [S_DOWN_AFTER_MS] = {"down-after-ms", 0, BS_CLI_ARG_REQUIRED},
+    [S_MAX_LAG_ENTRIES] = {"max-lag-entries", 0, BS_CLI_ARG_REQUIRED},
+    [S_MAX_LAG_MS] = {"max-lag-ms", 0, BS_CLI_ARG_REQUIRED},
+    [S_MIN_INSYNC_REPLICAS] = {"min-insync-replicas", 0, BS_CLI_ARG_REQUIRED},
+    [S_MAX_CONCURRENT_MOVES] = {"max-concurrent-moves", 0, BS_CLI_ARG_REQUIRED},
+    [S_SPLIT_SIZE] = {"split-size", 0, BS_CLI_ARG_REQUIRED},
+    [S_SPLIT_QPS] = {"split-qps", 0, BS_CLI_ARG_REQUIRED},
+    [S_SNAPSHOT_RATE] = {"snapshot-rate", 0, BS_CLI_ARG_REQUIRED},
+    [S_OP_TIMEOUT_MS] = {"op-timeout-ms", 0, BS_CLI_ARG_REQUIRED},
     [S_CONFIG] = {"config", 0, BS_CLI_ARG_REQUIRED},
     [S_HELP] = {"help", 'h', BS_CLI_ARG_NONE},
 };
 const size_t bs_cli_start_n_flags = S_N_FLAGS;
 
-/* The settings without which a node cannot start. */
+/* The settings without which a node cannot start (--id is optional with
+ * --join: placement then gives the node an id). */
 static const int required[] = {S_ID, S_DATA_DIR, S_CLIENT_ADDR, S_PEER_ADDR};
 
 static int copy_str(char *dst, size_t size, const char *val, bool allow_empty,
@@ -306,6 +376,30 @@ static int set_addr(char *dst, const char *val, bool allow_empty, char *reason)
     return copy_str(dst, BS_NODE_ADDR_MAX + 1, val, false, reason);
 }
 
+/* Ranges of the placement and ISR settings (0 in struct bs_node_opts is
+ * "the default", so the smallest value a flag takes is at least 1, except
+ * where 0 means "off" or "unlimited": --split-qps, --snapshot-rate). */
+#define DAY_MS    86400000ULL
+#define MAX_BYTES (1ULL << 50) /* 1 PiB */
+
+/*
+ * A list parsed by node.c (rc its result, why its message): node.c names
+ * the flag itself ("--join: ..."); the caller does here, from either
+ * source, so the prefix is dropped. Returns 0 or BS_EINVAL.
+ */
+static int node_list(int rc, const char *flag, const char *why, char *reason)
+{
+    size_t fl = strlen(flag);
+
+    if (rc == 0)
+        return 0;
+    if (strncmp(why, "--", 2) == 0 && strncmp(why + 2, flag, fl) == 0 &&
+        strncmp(why + 2 + fl, ": ", 2) == 0)
+        why += 2 + fl + 2;
+    set_err(reason, "%s", why[0] ? why : bs_strerror(rc));
+    return BS_EINVAL;
+}
+
 /*
  * The ranges below are those of bs_node_opts_check (rpc/node.c), checked
  * here as well so that an error names where the value came from.
@@ -317,6 +411,7 @@ static int set_addr(char *dst, const char *val, bool allow_empty, char *reason)
 static int apply_setting(struct bs_node_opts *o, int which, const char *val,
                          char *reason)
 {
+    char why[BS_NODE_ERRMSG_SIZE] = "";
     uint64_t v;
     int rc;
 
@@ -334,27 +429,40 @@ static int apply_setting(struct bs_node_opts *o, int which, const char *val,
         return set_addr(o->peer_addr, val, false, reason);
     case S_HTTP_ADDR:
         return set_addr(o->http_addr, val, true, reason);
-    case S_INITIAL_CLUSTER: {
-        char why[BS_NODE_ERRMSG_SIZE] = "";
-
+    case S_INITIAL_CLUSTER:
         o->n_initial = 0;
         memset(o->initial, 0, sizeof(o->initial));
         if (val[0] == '\0') {
             set_err(reason, "must not be empty (ID=HOST:PORT,...)");
             return BS_EINVAL;
         }
-        rc = bs_node_parse_members(o, val, why);
-        if (rc != 0) {
-            /* node.c names the flag itself; the caller does here. */
-            const char *w = why;
-            const char *pfx = "--initial-cluster: ";
-
-            if (strncmp(w, pfx, strlen(pfx)) == 0)
-                w += strlen(pfx);
-            set_err(reason, "%s", w[0] ? w : bs_strerror(rc));
+        return node_list(bs_node_parse_members(o, val, why), "initial-cluster",
+                         why, reason);
+    case S_JOIN:
+        if (val[0] == '\0') {
+            o->n_join = 0;
+            set_err(reason, "must not be empty (HOST:PORT,...)");
+            return BS_EINVAL;
         }
-        return rc == 0 ? 0 : BS_EINVAL;
-    }
+        rc = node_list(bs_node_parse_join(o, val, why), "join", why, reason);
+        /* A finer check of each address than node.c's (brackets of IPv6
+         * hosts, characters of the host). */
+        for (size_t i = 0; rc == 0 && i < o->n_join; i++) {
+            if (bs_cli_check_addr(o->join[i], why) != 0) {
+                set_err(reason, "%s", why);
+                o->n_join = 0;
+                rc = BS_EINVAL;
+            }
+        }
+        return rc;
+    case S_LABELS:
+        if (val[0] == '\0') {
+            o->n_labels = 0;
+            set_err(reason, "must not be empty (KEY=VALUE,...)");
+            return BS_EINVAL;
+        }
+        return node_list(bs_node_parse_labels(o, val, why), "labels", why,
+                         reason);
     case S_INITIAL_SHARDS:
         rc = bs_cli_parse_uint(val, 1, BS_PD_MAX_INITIAL_SHARDS, &v, reason);
         if (rc == 0)
@@ -381,6 +489,33 @@ static int apply_setting(struct bs_node_opts *o, int which, const char *val,
             return 0;
         }
         return bs_cli_parse_bool(val, &o->lease_reads, reason);
+    case S_HEARTBEAT_MS:
+        return bs_cli_parse_uint(val, 10, 60000, &o->heartbeat_ms, reason);
+    case S_DOWN_AFTER_MS:
+        return bs_cli_parse_uint(val, 100, DAY_MS, &o->down_after_ms, reason);
+    case S_MAX_LAG_ENTRIES:
+        return bs_cli_parse_uint(val, 1, INT64_MAX, &o->max_lag_entries,
+                                 reason);
+    case S_MAX_LAG_MS:
+        return bs_cli_parse_uint(val, 1, DAY_MS, &o->max_lag_ms, reason);
+    case S_MIN_INSYNC_REPLICAS:
+        rc = bs_cli_parse_uint(val, 1, BS_RAFT_MAX_MEMBERS, &v, reason);
+        if (rc == 0)
+            o->min_insync_replicas = (uint32_t)v;
+        return rc;
+    case S_MAX_CONCURRENT_MOVES:
+        rc = bs_cli_parse_uint(val, 1, 1000, &v, reason);
+        if (rc == 0)
+            o->max_concurrent_moves = (uint32_t)v;
+        return rc;
+    case S_SPLIT_SIZE:
+        return bs_cli_parse_size(val, 1024, MAX_BYTES, &o->split_size, reason);
+    case S_SPLIT_QPS:
+        return bs_cli_parse_uint(val, 0, 1000000000, &o->split_qps, reason);
+    case S_SNAPSHOT_RATE:
+        return bs_cli_parse_size(val, 0, MAX_BYTES, &o->snapshot_rate, reason);
+    case S_OP_TIMEOUT_MS:
+        return bs_cli_parse_uint(val, 1000, DAY_MS, &o->op_timeout_ms, reason);
     default:
         set_err(reason, "not a setting");
         return BS_EINVAL;
@@ -430,11 +565,21 @@ int bs_cli_start_parse(int argc, char **argv, struct bs_node_opts *o,
             return BS_EINVAL;
         }
     }
+    if (((given | from_file) & (1ULL << S_JOIN)) &&
+        ((given | from_file) & (1ULL << S_INITIAL_CLUSTER))) {
+        set_err(errmsg, "--join and --initial-cluster exclude each other: "
+                        "--join adds this node to a running cluster, "
+                        "--initial-cluster bootstraps a new one");
+        return BS_EINVAL;
+    }
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         int s = required[i];
 
+        if (s == S_ID && ((given | from_file) & (1ULL << S_JOIN)))
+            continue;
         if (!((given | from_file) & (1ULL << s))) {
-            set_err(errmsg, "missing --%s", bs_cli_start_flags[s].name);
+            set_err(errmsg, "missing --%s%s", bs_cli_start_flags[s].name,
+                    s == S_ID ? " (or --join, to be given one)" : "");
             return BS_EINVAL;
         }
     }
@@ -482,43 +627,59 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 }
 
 /*
- * initial-cluster given as a mapping { 1: h:p, 2: h:p }: rebuilds the
- * "1=h:p,2=h:p" form, so that both forms meet the same checks
- * (bs_node_parse_members).
+ * A list setting given as a YAML collection: initial-cluster or labels as
+ * a mapping { 1: h:p, 2: h:p } / { rack: r1 }, join as a sequence
+ * [h:p, h:p]. Rebuilds the flag's "1=h:p,2=h:p" / "h:p,h:p" form, so that
+ * both forms meet the same checks (node.c's parsers). key is the setting;
+ * elem ("member") and form ("ID: HOST:PORT") name an element in messages.
  */
-static int members_from_mapping(yaml_document_t *doc, yaml_node_t *map,
-                                const char *name, char **out, char *errmsg)
+static int list_from_collection(yaml_document_t *doc, yaml_node_t *coll,
+                                const char *name, const char *key,
+                                const char *elem, const char *form, char **out,
+                                char *errmsg)
 {
+    bool is_map = coll->type == YAML_MAPPING_NODE;
     size_t len = 0, cap = 0;
     char *buf = NULL;
     int rc = 0;
+    size_t n = is_map ? (size_t)(coll->data.mapping.pairs.top -
+                                 coll->data.mapping.pairs.start)
+                      : (size_t)(coll->data.sequence.items.top -
+                                 coll->data.sequence.items.start);
 
     if (append(&buf, &len, &cap, "") != 0)
         return BS_ENOMEM;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-         p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *k = NULL, *v;
 
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE ||
-            v->type != YAML_SCALAR_NODE) {
-            set_err(errmsg,
-                    "%s:%lu: initial-cluster: each member must be "
-                    "ID: HOST:PORT",
-                    name, k ? node_line(k) : node_line(map));
+        if (is_map) {
+            yaml_node_pair_t *p = &coll->data.mapping.pairs.start[i];
+
+            k = yaml_document_get_node(doc, p->key);
+            v = yaml_document_get_node(doc, p->value);
+        } else {
+            v = yaml_document_get_node(doc, coll->data.sequence.items.start[i]);
+        }
+        if ((is_map && (k == NULL || k->type != YAML_SCALAR_NODE)) ||
+            v == NULL || v->type != YAML_SCALAR_NODE) {
+            set_err(errmsg, "%s:%lu: %s: each %s must be %s", name,
+                    k   ? node_line(k)
+                    : v ? node_line(v)
+                        : node_line(coll),
+                    key, elem, form);
             rc = BS_EINVAL;
             goto err;
         }
-        if (strchr(scalar(k), ',') || strchr(scalar(k), '=') ||
+        if ((k && (strchr(scalar(k), ',') || strchr(scalar(k), '='))) ||
             strchr(scalar(v), ',')) {
-            set_err(errmsg, "%s:%lu: initial-cluster: bad member '%.64s'", name,
-                    node_line(k), scalar(k));
+            set_err(errmsg, "%s:%lu: %s: bad %s '%.64s'", name,
+                    node_line(k ? k : v), key, elem, scalar(k ? k : v));
             rc = BS_EINVAL;
             goto err;
         }
         if ((len > 0 && append(&buf, &len, &cap, ",") != 0) ||
-            append(&buf, &len, &cap, scalar(k)) != 0 ||
-            append(&buf, &len, &cap, "=") != 0 ||
+            (k && (append(&buf, &len, &cap, scalar(k)) != 0 ||
+                   append(&buf, &len, &cap, "=") != 0)) ||
             append(&buf, &len, &cap, scalar(v)) != 0) {
             rc = BS_ENOMEM;
             goto err;
@@ -596,8 +757,18 @@ int bs_cli_config_parse(const char *name, const uint8_t *buf, size_t len,
             goto out;
         }
         seen |= 1ULL << which;
-        if (which == S_INITIAL_CLUSTER && v->type == YAML_MAPPING_NODE) {
-            rc = members_from_mapping(&doc, v, name, &members, errmsg);
+        if ((which == S_INITIAL_CLUSTER || which == S_LABELS) &&
+            v->type == YAML_MAPPING_NODE) {
+            bool lab = which == S_LABELS;
+
+            rc = list_from_collection(
+                &doc, v, name, scalar(k), lab ? "label" : "member",
+                lab ? "KEY: VALUE" : "ID: HOST:PORT", &members, errmsg);
+            if (rc != 0)
+                goto out;
+        } else if (which == S_JOIN && v->type == YAML_SEQUENCE_NODE) {
+            rc = list_from_collection(&doc, v, name, scalar(k), "address",
+                                      "HOST:PORT", &members, errmsg);
             if (rc != 0)
                 goto out;
         } else if (v->type != YAML_SCALAR_NODE) {

@@ -91,6 +91,15 @@ int bs_cli_argv_next(struct bs_cli_argv *a, int *which /* out */,
 int bs_cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
                       char *reason);
 
+/*
+ * A byte count in [min, max]: a decimal integer, optionally followed by
+ * K, M or G (either case: KiB, MiB, GiB; "64M" = 67108864). Returns 0 or
+ * BS_EINVAL (no digits, another suffix, a fraction, out of range or
+ * beyond 64 bits) with the reason, as bs_cli_parse_uint.
+ */
+int bs_cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+                      char *reason);
+
 /* true/false, yes/no, on/off, 1/0 (any case). 0 or BS_EINVAL. */
 int bs_cli_parse_bool(const char *s, bool *out, char *reason);
 
@@ -114,10 +123,12 @@ extern const size_t bs_cli_start_n_flags;
  * Parses the arguments of `basalt start` (argv[0] = "start") into *o
  * (bs_node_opts_init'd here): the settings of --config FILE first, then
  * the flags over them, then bs_node_opts_check. --id, --data-dir,
- * --client-addr and --peer-addr are required (from either source);
- * --initial-cluster is not (a restart recovers the membership from the
- * data directory). *help is set, and nothing else is checked, when --help
- * (or -h) is given. Returns 0 or BS_EINVAL (BS_ENOMEM) with errmsg.
+ * --client-addr and --peer-addr are required (from either source), --id
+ * only without --join (placement then allocates the id); --initial-cluster
+ * is not (a restart recovers the membership from the data directory), and
+ * it is refused together with --join (from either source). *help is set,
+ * and nothing else is checked, when --help (or -h) is given. Returns 0 or
+ * BS_EINVAL (BS_ENOMEM) with errmsg.
  */
 int bs_cli_start_parse(int argc, char **argv /* borrowed */,
                        struct bs_node_opts *o /* out */, bool *help /* out */,
@@ -127,7 +138,9 @@ int bs_cli_start_parse(int argc, char **argv /* borrowed */,
  * Applies the YAML document buf[len] (borrowed) to *o: a mapping whose
  * keys are the flag names of `basalt start` (except config and help) and
  * whose values are scalars, or for initial-cluster either a
- * "1=HOST:PORT,..." string or a mapping from node id to address. name is
+ * "1=HOST:PORT,..." string or a mapping from node id to address, for
+ * labels a "k=v,..." string or a mapping, for join a "HOST:PORT,..."
+ * string or a sequence of addresses. name is
  * the file's name for messages ("FILE:LINE: key: reason"). An unknown,
  * duplicate or badly valued key is BS_EINVAL naming it and its line; so is
  * a document that is not a mapping. An empty document changes nothing.

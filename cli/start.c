@@ -25,15 +25,22 @@ static void usage(FILE *f)
         f,
         "usage: basalt start --id N --data-dir DIR --client-addr HOST:PORT\n"
         "                    --peer-addr HOST:PORT [flags]\n"
+        "       basalt start --join HOST:PORT,... --data-dir DIR\n"
+        "                    --client-addr HOST:PORT --peer-addr HOST:PORT\n"
+        "                    [flags]\n"
         "\n"
         "Runs one Basalt node in the foreground until SIGTERM or SIGINT.\n"
-        "A node whose data directory holds no store bootstraps a new cluster\n"
-        "with --initial-cluster (every initial member is started with the\n"
-        "same list); a node restarted on its data directory recovers from\n"
-        "it and ignores --initial-cluster and --initial-shards.\n"
+        "A node whose data directory holds no store either bootstraps a new\n"
+        "cluster with --initial-cluster (every initial member is started\n"
+        "with the same list) or joins a running one with --join (the\n"
+        "cluster gives it an id unless --id is given; `basalt cluster\n"
+        "add-node` prints the command); a node restarted on its data\n"
+        "directory recovers from it and ignores --initial-cluster, --join\n"
+        "and --initial-shards.\n"
         "\n"
         "flags:\n"
-        "  --id N                   node id, 1 .. 4294967295 (required)\n"
+        "  --id N                   node id, 1 .. 4294967295 (required\n"
+        "                           unless --join is given)\n"
         "  --data-dir DIR           where the node keeps its data; created\n"
         "                           if missing (required)\n"
         "  --client-addr HOST:PORT  etcd v3 KV API and basalt.Admin\n"
@@ -45,6 +52,12 @@ static void usage(FILE *f)
         "                           peer addresses of the initial members,\n"
         "                           this node included (at most %d); needed\n"
         "                           only to bootstrap\n"
+        "  --join HOST:PORT,...     client addresses of nodes of a running\n"
+        "                           cluster to join (at most %d); not with\n"
+        "                           --initial-cluster\n"
+        "  --labels K=V,...         labels of this node (at most %d), e.g.\n"
+        "                           rack=r1: replicas of a shard are spread\n"
+        "                           over distinct racks\n"
         "  --initial-shards N       data shards at bootstrap (default %d)\n"
         "  --tick-ms MS             Raft tick (default %d)\n"
         "  --election-ticks N       election timeout in ticks (default %d)\n"
@@ -52,18 +65,44 @@ static void usage(FILE *f)
         "                           entries (default %d)\n"
         "  --lease-reads[=BOOL]     serve linearizable reads by leader lease\n"
         "                           instead of ReadIndex (default false)\n"
+        "\n"
+        "placement and ISR (give every node the same values; SIZE is bytes\n"
+        "or a number with K, M or G: KiB, MiB, GiB):\n"
+        "  --heartbeat-ms MS        heartbeat to placement (default 1000)\n"
+        "  --down-after-ms MS       a node silent this long is down and its\n"
+        "                           replicas are replaced (default 30000)\n"
+        "  --max-lag-entries N      a replica further behind is out of the\n"
+        "                           ISR (default 10000)\n"
+        "  --max-lag-ms MS          so is one not caught up within MS\n"
+        "                           (default 10000)\n"
+        "  --min-insync-replicas N  writes to a shard are refused while fewer\n"
+        "                           replicas are in sync (default: a\n"
+        "                           majority)\n"
+        "  --max-concurrent-moves N replica moves and splits in flight at\n"
+        "                           once (default 3)\n"
+        "  --split-size SIZE        split a shard larger than SIZE\n"
+        "                           (default 64M)\n"
+        "  --split-qps N            split a shard serving more reads and\n"
+        "                           writes per second (default 0: never)\n"
+        "  --snapshot-rate SIZE     snapshot bytes a node sends per second\n"
+        "                           (default 0: unlimited)\n"
+        "  --op-timeout-ms MS       cancel a move or split older than MS\n"
+        "                           (default 600000)\n"
+        "\n"
         "  --config FILE            read the settings above from a YAML\n"
         "                           file (keys: the flag names without\n"
         "                           dashes, e.g. `tick-ms: 50`;\n"
         "                           initial-cluster is a string or a\n"
-        "                           mapping `1: 127.0.0.1:2380`); flags\n"
-        "                           override the file\n"
+        "                           mapping `1: 127.0.0.1:2380`, labels a\n"
+        "                           string or a mapping `rack: r1`, join a\n"
+        "                           string or a list); flags override the\n"
+        "                           file\n"
         "  -h, --help               this text\n"
         "\n"
         "Prints one line with the bound ports once the node serves.\n",
-        BS_NODE_MAX_INITIAL, BS_NODE_DEFAULT_INITIAL_SHARDS,
-        BS_NODE_DEFAULT_TICK_MS, BS_NODE_DEFAULT_ELECTION_TICKS,
-        BS_NODE_DEFAULT_LOG_MAX);
+        BS_NODE_MAX_INITIAL, BS_NODE_MAX_JOIN, BS_NODE_MAX_LABELS,
+        BS_NODE_DEFAULT_INITIAL_SHARDS, BS_NODE_DEFAULT_TICK_MS,
+        BS_NODE_DEFAULT_ELECTION_TICKS, BS_NODE_DEFAULT_LOG_MAX);
 }
 
 /* addr ("HOST:PORT") with its port replaced by port, into out. */
@@ -112,15 +151,25 @@ int bs_cli_start(int argc, char **argv)
         with_port(http, sizeof(http), o.http_addr, bs_node_http_port(node));
     else
         snprintf(http, sizeof(http), "none");
-    printf("basalt start: node %llu serving: client %s, peer %s, http %s\n",
-           (unsigned long long)o.node_id, client, peer, http);
+    if (o.node_id != 0)
+        printf("basalt start: node %llu serving: client %s, peer %s, http "
+               "%s\n",
+               (unsigned long long)o.node_id, client, peer, http);
+    else
+        printf("basalt start: node (id given by the cluster) serving: "
+               "client %s, peer %s, http %s\n",
+               client, peer, http);
     fflush(stdout);
 
     while (sigwait(&set, &sig) != 0)
         ;
-    fprintf(stderr, "basalt start: node %llu stopping (%s)\n",
-            (unsigned long long)o.node_id,
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (o.node_id != 0)
+        fprintf(stderr, "basalt start: node %llu stopping (%s)\n",
+                (unsigned long long)o.node_id,
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+    else
+        fprintf(stderr, "basalt start: node stopping (%s)\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
     bs_node_stop(node);
     return 0;
 }

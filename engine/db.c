@@ -1397,3 +1397,45 @@ uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db)
     pthread_rwlock_unlock(&db->lock);
     return total;
 }
+
+/*
+ * RocksDB 7.8's C API has no approximate_sizes with flags (files and
+ * memtables at once): the files' part comes from approximate sizes over
+ * the CF's whole key space, the memtables' from their property. The upper
+ * bound 0xff covers every key the shard layer writes (0x00 local keys,
+ * 'z' user keys), as split.c's clear of a CF does.
+ */
+int bs_eng_db_shard_size(struct bs_eng_db *db, uint64_t shard_id,
+                         uint64_t *bytes, uint64_t *keys)
+{
+    static const char lo[1] = {0x00};
+    static const char hi[1] = {(char)0xff};
+    const char *starts[1] = {lo}, *limits[1] = {hi};
+    const size_t start_lens[1] = {0}, limit_lens[1] = {1};
+    rocksdb_column_family_handle_t *cf;
+    int rc = bs_eng__shard_acquire(db, shard_id, &cf);
+    if (rc != 0)
+        return rc;
+    uint64_t files = 0, mem = 0, n = 0;
+    char *err = NULL;
+    if (bytes) {
+        rocksdb_approximate_sizes_cf(db->rdb, cf, 1, starts, start_lens, limits,
+                                     limit_lens, &files, &err);
+        if (err) {
+            bs_eng__shard_release(db);
+            return bs_eng__db_fail(db, err, "approximate sizes");
+        }
+        if (rocksdb_property_int_cf(
+                db->rdb, cf, "rocksdb.cur-size-all-mem-tables", &mem) != 0)
+            mem = 0;
+    }
+    if (keys && rocksdb_property_int_cf(db->rdb, cf,
+                                        "rocksdb.estimate-num-keys", &n) != 0)
+        n = 0;
+    bs_eng__shard_release(db);
+    if (bytes)
+        *bytes = files + mem;
+    if (keys)
+        *keys = n;
+    return 0;
+}

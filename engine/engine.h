@@ -112,6 +112,18 @@ uint64_t bs_eng_db_shard_generation(const struct bs_eng_db *db,
  * Any thread. */
 uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db);
 
+/* Size of one shard's live CF as RocksDB estimates it, for split
+ * decisions and status pages: *bytes = the SST files overlapping the CF's
+ * key space (RocksDB's approximate sizes, so overwritten and deleted
+ * versions not yet compacted count) plus its memtables; *keys = RocksDB's
+ * "estimate-num-keys" (approximate: overwrites and deletes in memtables
+ * and unmerged files make it high, and it counts the shard layer's local
+ * keys too). Either out pointer may be NULL. Returns 0, BS_ENOTFOUND (no
+ * such shard) or BS_EIO (detail in bs_eng_db_errmsg). Any thread; no
+ * disk reads beyond RocksDB's file metadata. */
+int bs_eng_db_shard_size(struct bs_eng_db *db, uint64_t shard_id,
+                         uint64_t *bytes, uint64_t *keys);
+
 /* Small records in the default CF (node id, cluster id, ...), key a C
  * string (borrowed). put is synced: 0 or BS_EIO. get: 0 with *val
  * malloc'd (caller frees), BS_ENOTFOUND, BS_EIO or BS_ENOMEM. */
@@ -583,6 +595,15 @@ int bs_eng_store_campaign(struct bs_eng_store *s, uint64_t shard_id);
 int bs_eng_store_transfer_leader(struct bs_eng_store *s, uint64_t shard_id,
                                  uint64_t to);
 
+/* Removes this node's replica of shard_id outright, as a conf change that
+ * removes it does: pending requests fail with BS_ETIMEDOUT (outcome
+ * unknown; their callbacks run before this returns), its raft log, hard state and CF are dropped and its replica
+ * record cleared, so that it does not come back at the next open. For a
+ * replica its group no longer lists (left behind by a move while this
+ * node was away): removing a current member takes its vote and its data
+ * away. 0 or BS_ENOTFOUND (no such replica here). */
+int bs_eng_store_remove_replica(struct bs_eng_store *s, uint64_t shard_id);
+
 /* Inspection. */
 struct bs_eng_group_info {
     uint64_t shard_id;
@@ -602,6 +623,45 @@ size_t bs_eng_store_groups(const struct bs_eng_store *s, uint64_t *ids,
 void *bs_eng_store_sm(const struct bs_eng_store *s, uint64_t shard_id);
 uint64_t bs_eng_store_leader(const struct bs_eng_store *s,
                              uint64_t shard_id);
+
+/*
+ * Replication progress of a group led here, for the in-sync replica set
+ * (ISR, DESIGN.md section 7): the core's view of each member
+ * (bs_raft_progress: match, next, state 0 probe / 1 replicate /
+ * 2 snapshot, learner, recent_active) plus caught_up_ms, the last time of
+ * the store's clock (the transport's now_ms) at which the member's match
+ * was >= the leader's last log index.
+ *
+ *   lag in entries of a member = *last_index - match (0 if match is ahead)
+ *   lag in ms of a member      = now - caught_up_ms while match <
+ *                                *last_index, else 0
+ *
+ * The store samples the members of every group it leads whenever the
+ * group has work in bs_eng_store_process and at each of its ticks, so
+ * caught_up_ms is exact to a tick. A member caught up at the time of the
+ * call counts as caught up now: the followers of a sleeping (hibernating)
+ * leader stay caught up although nothing samples them. When this replica
+ * becomes leader, every member starts caught up at that time (a new
+ * leader has no history), and so does a member added later. The leader's
+ * own entry is always caught up (match = *last_index, caught_up_ms = now).
+ *
+ * Fills up to cap entries (out borrowed; may be NULL with cap 0) and
+ * returns the number of members, or 0 if shard_id is not here or not led
+ * here. *last_index (may be NULL) gets the leader's last log index, 0 when
+ * 0 is returned. No allocation, no I/O.
+ */
+struct bs_eng_progress {
+    uint64_t id;
+    uint64_t match;
+    uint64_t next;
+    uint8_t state; /* 0 probe, 1 replicate, 2 snapshot */
+    bool learner;
+    bool recent_active;
+    uint64_t caught_up_ms;
+};
+size_t bs_eng_store_progress(const struct bs_eng_store *s, uint64_t shard_id,
+                             struct bs_eng_progress *out, size_t cap,
+                             uint64_t *last_index /* out, may be NULL */);
 
 struct bs_eng_store_stats {
     uint64_t rounds;          /* process rounds with work */

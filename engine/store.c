@@ -67,6 +67,15 @@ struct group {
     struct req *reqs;
     size_t n_reqs;
     size_t cap_reqs;
+    /* In-sync tracking (bs_eng_store_progress) while this replica leads:
+     * cu_ms[i] is the last store time at which member cu_id[i] had match
+     * >= the leader's last index. cu_term is the term of the leadership
+     * the table belongs to (0: none). A fixed array: refreshing it
+     * allocates nothing. */
+    uint64_t cu_term;
+    uint32_t n_cu;
+    uint64_t cu_id[BS_RAFT_MAX_MEMBERS];
+    uint64_t cu_ms[BS_RAFT_MAX_MEMBERS];
     /* Round scratch. */
     struct bs_raft_ready rd;
     bool in_round;
@@ -267,6 +276,72 @@ static void wake(struct group *g)
     g->asleep = false;
     g->idle_ticks = 0;
     g->dirty = true;
+}
+
+/* -------------------------------------------------------- in-sync (ISR) */
+
+/*
+ * Why a table of times rather than a lag computed on demand: the core
+ * knows where each member's log ends (match), not since when it has been
+ * behind. The store samples that whenever a group it leads has work (at
+ * the start of each process round) and at each of its ticks: a member
+ * whose match reaches the leader's last index gets the sample's time.
+ * Catching up cannot go unseen for long: a follower's acknowledgement is
+ * a received message, which makes its group dirty, and the next round
+ * samples it. A sleeping group is neither ticked nor dirty, but it sleeps
+ * only with every follower caught up and nothing new proposed, so the
+ * reader (bs_eng_store_progress) counts a member caught up at read time as
+ * caught up now: the table is stale only for those.
+ */
+
+static uint64_t cu_lookup(const struct group *g, uint64_t id, uint64_t dflt)
+{
+    for (uint32_t i = 0; i < g->n_cu; i++)
+        if (g->cu_id[i] == id)
+            return g->cu_ms[i];
+    return dflt;
+}
+
+/* Samples g's members at time now from pi[n], the core's progress (n == 0
+ * when g does not lead: the table is dropped). */
+static void track_in_sync(struct group *g, uint64_t now,
+                          const struct bs_raft_progress_info *pi, size_t n)
+{
+    if (n > BS_RAFT_MAX_MEMBERS)
+        n = BS_RAFT_MAX_MEMBERS;
+    if (n == 0) {
+        g->cu_term = 0;
+        g->n_cu = 0;
+        return;
+    }
+    uint64_t term = bs_raft_term(g->raft);
+    uint64_t last = bs_raft_last_index(g->raft);
+    /* A new leadership has no history: everyone starts at now, and a
+     * member found behind starts lagging from there. So does a member new
+     * to the configuration (cu_lookup's default). The leader itself is the
+     * reference, always caught up. */
+    bool fresh = g->cu_term != term;
+    uint64_t ms[BS_RAFT_MAX_MEMBERS];
+    for (size_t i = 0; i < n; i++) {
+        bool caught = fresh || pi[i].id == g->replica_id || pi[i].match >= last;
+        ms[i] = caught ? now : cu_lookup(g, pi[i].id, now);
+    }
+    for (size_t i = 0; i < n; i++) {
+        g->cu_id[i] = pi[i].id;
+        g->cu_ms[i] = ms[i];
+    }
+    g->n_cu = (uint32_t)n;
+    g->cu_term = term;
+}
+
+/* track_in_sync for a group that leads or did at the last sample. */
+static void sample_in_sync(struct group *g, uint64_t now)
+{
+    if (g->cu_term == 0 && bs_raft_role(g->raft) != BS_RAFT_LEADER)
+        return;
+    struct bs_raft_progress_info pi[BS_RAFT_MAX_MEMBERS];
+    size_t n = bs_raft_progress(g->raft, pi, BS_RAFT_MAX_MEMBERS);
+    track_in_sync(g, now, pi, n);
 }
 
 /* ------------------------------------------------------ group lifecycle */
@@ -804,10 +879,13 @@ void bs_eng_store_tick(struct bs_eng_store *s)
         } else {
             g->idle_ticks = 0;
         }
+        if (bs_raft_role(g->raft) != BS_RAFT_LEADER && g->cu_term != 0)
+            track_in_sync(g, now, NULL, 0); /* deposed */
         /* A snapshot that was lost in transit: retry after a while. */
         if (bs_raft_role(g->raft) == BS_RAFT_LEADER) {
             struct bs_raft_progress_info pi[BS_RAFT_MAX_MEMBERS];
             size_t n = bs_raft_progress(g->raft, pi, BS_RAFT_MAX_MEMBERS);
+            track_in_sync(g, now, pi, n);
             bool waiting = false;
             for (size_t k = 0; k < n && k < BS_RAFT_MAX_MEMBERS; k++)
                 waiting |= pi[k].state == 2;
@@ -937,6 +1015,19 @@ int bs_eng_store_transfer_leader(struct bs_eng_store *s, uint64_t shard_id,
         wake(g);
     bs_raft_transfer_leader(g->raft, to);
     g->dirty = true;
+    return 0;
+}
+
+int bs_eng_store_remove_replica(struct bs_eng_store *s, uint64_t shard_id)
+{
+    struct group *g = find_group(s, shard_id);
+    if (!g)
+        return BS_ENOTFOUND;
+    /* Between rounds (the store's single thread): nothing of g is staged
+     * in a batch, so the removal path of apply serves as it is. */
+    destroy_group(s, g);
+    s->st.groups = s->n_groups;
+    run_completions(s);
     return 0;
 }
 
@@ -1265,11 +1356,22 @@ static int round_once(struct bs_eng_store *s, bool *worked)
                                   sizeof(*ready));
     if (!ready)
         return BS_ENOMEM;
+    uint64_t now = 0;
+    bool have_now = false;
     for (size_t i = 0; i < s->n_groups; i++) {
         struct group *g = s->groups[i];
         if (!g->dirty)
             continue;
         g->dirty = false;
+        /* Messages stepped since the last round moved matches: sample
+         * them (one clock read per round, and only with a leader). */
+        if (g->cu_term != 0 || bs_raft_role(g->raft) == BS_RAFT_LEADER) {
+            if (!have_now) {
+                now = now_ms(s);
+                have_now = true;
+            }
+            sample_in_sync(g, now);
+        }
         if (!bs_raft_has_ready(g->raft))
             continue;
         bs_raft_ready(g->raft, &g->rd);
@@ -1475,6 +1577,41 @@ uint64_t bs_eng_store_leader(const struct bs_eng_store *s, uint64_t shard_id)
 {
     struct group *g = find_group(s, shard_id);
     return g ? bs_raft_lead(g->raft) : 0;
+}
+
+size_t bs_eng_store_progress(const struct bs_eng_store *s, uint64_t shard_id,
+                             struct bs_eng_progress *out, size_t cap,
+                             uint64_t *last_index)
+{
+    if (last_index)
+        *last_index = 0;
+    struct group *g = find_group(s, shard_id);
+    if (!g || g->removed || bs_raft_role(g->raft) != BS_RAFT_LEADER)
+        return 0;
+    struct bs_raft_progress_info pi[BS_RAFT_MAX_MEMBERS];
+    size_t n = bs_raft_progress(g->raft, pi, BS_RAFT_MAX_MEMBERS);
+    if (n > BS_RAFT_MAX_MEMBERS)
+        n = BS_RAFT_MAX_MEMBERS;
+    uint64_t last = bs_raft_last_index(g->raft);
+    uint64_t now = now_ms(s);
+    /* Not sampled since it became leader: as the first sample would. */
+    bool tracked = g->cu_term == bs_raft_term(g->raft);
+    for (size_t i = 0; i < n && i < cap; i++) {
+        bool self = pi[i].id == g->replica_id;
+        out[i].id = pi[i].id;
+        out[i].match = self && pi[i].match < last ? last : pi[i].match;
+        out[i].next = pi[i].next;
+        out[i].state = pi[i].state;
+        out[i].learner = pi[i].learner;
+        out[i].recent_active = pi[i].recent_active;
+        /* Caught up now (this is what keeps a sleeping group's followers
+         * in sync: see the ISR section above). */
+        bool caught = !tracked || self || pi[i].match >= last;
+        out[i].caught_up_ms = caught ? now : cu_lookup(g, pi[i].id, now);
+    }
+    if (last_index)
+        *last_index = last;
+    return n;
 }
 
 void bs_eng_store_stats(const struct bs_eng_store *s,

@@ -14,6 +14,31 @@
  * BS_ESTALE and ignored, which makes retries, duplicates and replays of
  * old reports harmless. The node state machine is drawn in placement.h;
  * each edge is one of the handlers below.
+ *
+ * Operators. OP_CREATE reserves every id the operator will need (the new
+ * replica of a move, the new shard and its replicas of a split) from the
+ * same allocators that ALLOC_IDS uses, so the ids are cluster-wide unique
+ * and the shard leader that executes the operator needs no round trip to
+ * get them; every replica computes the same ids from the same log. An
+ * operator is never updated, only created and deleted. It is deleted when
+ * the shard's own report shows its effect, in the apply of that report:
+ *
+ *   command         when                      ends       handler
+ *   REPLICA_CHANGE  new_replica votes (or     MOVE       apply_replica_change
+ *                   no to_node) and from_node
+ *                   holds none (or is 0)
+ *   SHARD_LEADER    the leader is on to_node  LEADER     apply_leader
+ *   SHARD_SPLIT     to the new_shard_id       SPLIT      apply_split
+ *   SHARD_SPLIT     to another shard id       SPLIT (*)  apply_split
+ *   OP_CANCEL       always                    any (*)    apply_op_cancel
+ *   UPDATE_NODE_    the node is removed       any naming apply_node_state
+ *     STATE                                   it (*)
+ *
+ *   (*) counted as cancelled; the others as finished.
+ *
+ * Reserved ids count as taken: a report that uses an id another operator
+ * reserved is refused (check_new_replicas), so bs_pd_check's "every
+ * replica id once" holds for reserved ids too.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -35,13 +60,11 @@ static int refuse(struct bs_pd_result *res, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Id, non-empty distinct label keys. Strings are NUL-terminated (the
- * decoder guarantees it). */
-static int check_node_info(const struct bs_pd_node_info *ni,
-                           struct bs_pd_result *res)
+/* Non-empty distinct label keys. Strings are NUL-terminated (the decoder
+ * guarantees it). */
+static int check_labels(const struct bs_pd_node_info *ni,
+                        struct bs_pd_result *res)
 {
-    if (ni->id == 0 || ni->id == UINT64_MAX)
-        return refuse(res, BS_EINVAL, "node ids 0 and 2^64-1 are reserved");
     for (uint32_t i = 0; i < ni->n_labels; i++) {
         if (ni->labels[i].key[0] == '\0')
             return refuse(res, BS_EINVAL, "node %llu: empty label key",
@@ -52,6 +75,15 @@ static int check_node_info(const struct bs_pd_node_info *ni,
                               (unsigned long long)ni->id, ni->labels[i].key);
     }
     return 0;
+}
+
+/* Id, then labels. */
+static int check_node_info(const struct bs_pd_node_info *ni,
+                           struct bs_pd_result *res)
+{
+    if (ni->id == 0 || ni->id == UINT64_MAX)
+        return refuse(res, BS_EINVAL, "node ids 0 and 2^64-1 are reserved");
+    return check_labels(ni, res);
 }
 
 static bool is_member(const struct bs_pd_shard *s, uint64_t rid)
@@ -75,6 +107,46 @@ static bool replica_id_used(const struct bs_pd_state *st, uint64_t rid,
                 return true;
     }
     return false;
+}
+
+/* Whether an operator other than own reserved replica id rid. own is the
+ * operator that the command being applied completes (its reservation is
+ * what the report is expected to use); NULL if none. */
+static bool reserved_by_other_op(const struct bs_pd_state *st, uint64_t rid,
+                                 const struct bs_pd_op *own)
+{
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct bs_pd_op *op = &st->ops[i].op;
+        if (op == own)
+            continue;
+        if (op->new_replica == rid)
+            return true;
+        for (uint32_t j = 0; j < op->n_new_replicas; j++)
+            if (op->new_replicas[j].id == rid)
+                return true;
+    }
+    return false;
+}
+
+/* The operator in flight on shard_id if it is of kind, else NULL. */
+static const struct bs_pd_op *op_of_kind(const struct bs_pd_state *st,
+                                         uint64_t shard_id, uint8_t kind)
+{
+    const struct bs_pd_op *op = bs_pd_op_of_shard(st, shard_id);
+    return op && op->kind == kind ? op : NULL;
+}
+
+/* Deletes the operator on shard_id (it must exist; a dirty slot is
+ * reserved by bs_pd_apply), counting it finished or cancelled. */
+static void op_retire(struct bs_pd_state *st, uint64_t shard_id, bool finished)
+{
+    size_t i = bs_pd__op_index_of_shard(st, shard_id);
+    assert(i < st->n_ops);
+    bs_pd__op_remove(st, i);
+    if (finished)
+        st->ops_finished++;
+    else
+        st->ops_cancelled++;
 }
 
 /* ------------------------------------------------------------ bootstrap */
@@ -231,12 +303,63 @@ static int apply_bootstrap(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
 
 /* ---------------------------------------------------------------- nodes */
 
-/* (none) -> UP, or an address / label update of a known node. */
+/*
+ * (none) -> UP with a new id: a node that starts with --join knows no id
+ * yet. The join token (random, chosen by the node once and kept until it
+ * has its id) is what makes the join idempotent: the node's request may be
+ * retried, reach a new placement leader, or be committed twice, and every
+ * copy after the first finds the node it created and answers its id
+ * (BS_ESTALE, first_id set) instead of making another one. A removed
+ * node's token no longer counts: its id is gone for good.
+ *
+ * Ids of joined nodes stay below 2^32 because a replica id carries its
+ * node id in its upper 32 bits (BS_ENG_REPLICA_ID).
+ */
+static int apply_join(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
+                      struct bs_pd_result *res)
+{
+    const typeof(cmd->u.register_node) *c = &cmd->u.register_node;
+    if (c->join_token == 0)
+        return refuse(res, BS_EINVAL,
+                      "a node without an id must send a join token");
+    int rc = check_labels(&c->node, res);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < st->n_nodes; i++) {
+        const struct bs_pd_node *n = &st->nodes[i].n;
+        if (n->join_token == c->join_token && n->state != BS_PD_NODE_REMOVED) {
+            res->first_id = n->info.id;
+            return refuse(res, BS_ESTALE, "joined already as node %llu",
+                          (unsigned long long)n->info.id);
+        }
+    }
+    uint64_t id = st->next_node_id;
+    if (id > UINT32_MAX)
+        return refuse(res, BS_EINVAL, "node ids are exhausted (2^32)");
+    if (bs_pd__reserve_nodes(st, 1))
+        return BS_ENOMEM;
+    struct bs_pd_node fresh = {.info = c->node,
+                               .state = BS_PD_NODE_UP,
+                               .last_heartbeat = c->now,
+                               .state_since = c->now,
+                               .join_token = c->join_token};
+    fresh.info.id = id;
+    bs_pd__node_insert(st, &fresh);
+    st->next_node_id = id + 1;
+    res->first_id = id;
+    return 0;
+}
+
+/* (none) -> UP, or an address / label update of a known node. A node
+ * that names its id registers by it; join_token only matters to a join
+ * (id 0), so it is ignored here and the stored one is left alone. */
 static int apply_register_node(struct bs_pd_state *st,
                                const struct bs_pd_cmd *cmd,
                                struct bs_pd_result *res)
 {
     const struct bs_pd_node_info *ni = &cmd->u.register_node.node;
+    if (ni->id == 0)
+        return apply_join(st, cmd, res);
     int rc = check_node_info(ni, res);
     if (rc)
         return rc;
@@ -298,16 +421,37 @@ static int apply_node_state(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
                       (unsigned long long)id,
                       bs_pd_node_state_name(node->state),
                       bs_pd_node_state_name(to));
+    /* Decommission (-> DRAINING) asks the same rule the admin service
+     * asked before proposing: the state may have changed in between. */
+    if (to == BS_PD_NODE_DRAINING) {
+        int rc = bs_pd_can_decommission(st, id, res->msg);
+        if (rc)
+            return rc;
+    }
+    size_t naming = 0;
     if (to == BS_PD_NODE_REMOVED) {
         size_t held = bs_pd__replicas_on_node(st, id);
         if (held)
             return refuse(res, BS_EBUSY,
                           "node %llu still holds %zu replicas: drain first",
                           (unsigned long long)id, held);
+        /* Operators naming a removed node could never finish (and no
+         * replica may be placed on it): they go with it. */
+        for (size_t i = 0; i < st->n_ops; i++)
+            naming += bs_pd__op_names_node(&st->ops[i].op, id);
+        if (bs_pd__reserve_dirty_ops(st, naming))
+            return BS_ENOMEM;
     }
     node->state = to;
     node->state_since = cmd->u.node_state.now;
     bs_pd__mark_node(st, id);
+    for (size_t i = st->n_ops; naming && i-- > 0;) {
+        if (bs_pd__op_names_node(&st->ops[i].op, id)) {
+            bs_pd__op_remove(st, i);
+            st->ops_cancelled++;
+            naming--;
+        }
+    }
     return 0;
 }
 
@@ -337,19 +481,29 @@ static int apply_heartbeat(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
 
 /* --------------------------------------------------------------- shards */
 
+/* A reported replica set: well formed, and every id either the owner's
+ * already, or free: not another shard's, not reserved by an operator
+ * other than own (the one the report completes, whose ids it may use). */
 static int check_new_replicas(const struct bs_pd_state *st,
                               const struct bs_pd_replica *reps, uint32_t n,
                               const struct bs_pd_shard *owner,
+                              const struct bs_pd_op *own,
                               struct bs_pd_result *res)
 {
     const char *why = bs_pd__replicas_check(st, reps, n);
     if (why)
         return refuse(res, BS_EINVAL, "%s", why);
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         if (replica_id_used(st, reps[i].id, owner))
             return refuse(res, BS_EINVAL,
                           "replica id %llu belongs to another shard",
                           (unsigned long long)reps[i].id);
+        if (!(owner && is_member(owner, reps[i].id)) &&
+            reserved_by_other_op(st, reps[i].id, own))
+            return refuse(res, BS_EINVAL,
+                          "replica id %llu is reserved by another operator",
+                          (unsigned long long)reps[i].id);
+    }
     return 0;
 }
 
@@ -392,7 +546,8 @@ static int apply_split(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
                       (unsigned long long)c->shard_id);
     if (c->new_epoch.conf_ver == 0 || c->new_epoch.version == 0)
         return refuse(res, BS_EINVAL, "new shard epoch has a zero part");
-    int rc = check_new_replicas(st, c->replicas, c->n_replicas, NULL, res);
+    const struct bs_pd_op *op = op_of_kind(st, parent->id, BS_PD_OP_SPLIT);
+    int rc = check_new_replicas(st, c->replicas, c->n_replicas, NULL, op, res);
     if (rc)
         return rc;
 
@@ -432,6 +587,11 @@ static int apply_split(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
     parent->epoch.version = c->epoch.version;
     bs_pd__mark_shard(st, parent);
     bs_pd__shard_insert(st, ns, rpos);
+    /* The split operator is done; a split to another shard id is one the
+     * shard made on its own (or of an earlier operator), after which this
+     * operator's key and ids no longer fit: it is dropped. */
+    if (op)
+        op_retire(st, parent->id, c->new_shard_id == op->new_shard_id);
     return 0;
 }
 
@@ -450,7 +610,8 @@ static int apply_replica_change(struct bs_pd_state *st,
                       (unsigned long long)c->shard_id,
                       (unsigned long long)s->epoch.conf_ver,
                       (unsigned long long)c->conf_ver);
-    int rc = check_new_replicas(st, c->replicas, c->n_replicas, s, res);
+    const struct bs_pd_op *op = op_of_kind(st, s->id, BS_PD_OP_MOVE);
+    int rc = check_new_replicas(st, c->replicas, c->n_replicas, s, op, res);
     if (rc)
         return rc;
     if (bs_pd__reserve_dirty(st, 0, 1))
@@ -463,6 +624,20 @@ static int apply_replica_change(struct bs_pd_state *st,
     if (!is_member(s, s->leader))
         s->leader = 0;
     bs_pd__mark_shard(st, s);
+    /* A move is done once its new replica votes and the leaving node holds
+     * nothing: checked on the final set only, so the intermediate reports
+     * (learner added, joint configuration, old replica removed before the
+     * promotion is reported) leave it in flight. */
+    if (op) {
+        bool arrived = op->to_node == 0;
+        for (uint32_t i = 0; i < s->n_replicas && !arrived; i++)
+            arrived = s->replicas[i].id == op->new_replica &&
+                      s->replicas[i].role == BS_PD_ROLE_VOTER;
+        bool left =
+            op->from_node == 0 || !bs_pd_shard_replica_on(s, op->from_node);
+        if (arrived && left)
+            op_retire(st, s->id, true);
+    }
     return 0;
 }
 
@@ -496,6 +671,11 @@ static int apply_leader(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
     s->leader = c->leader;
     s->leader_term = c->term;
     bs_pd__mark_shard(st, s);
+    const struct bs_pd_op *op = op_of_kind(st, s->id, BS_PD_OP_LEADER);
+    const struct bs_pd_replica *on =
+        op ? bs_pd_shard_replica_on(s, op->to_node) : NULL;
+    if (on && on->id == c->leader)
+        op_retire(st, s->id, true);
     return 0;
 }
 
@@ -527,6 +707,239 @@ static int apply_alloc(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
     return 0;
 }
 
+/* ------------------------------------------------------------ operators */
+
+/* A node an operator names (id != 0): ENOTFOUND if it does not exist,
+ * EINVAL if it was removed; on success *out (if out) is the node. */
+static int op_node(const struct bs_pd_state *st, uint64_t id, const char *what,
+                   const struct bs_pd_node **out, struct bs_pd_result *res)
+{
+    const struct bs_pd_node *n = bs_pd_node_find(st, id);
+    if (!n)
+        return refuse(res, BS_ENOTFOUND, "no node %llu (%s)",
+                      (unsigned long long)id, what);
+    if (n->state == BS_PD_NODE_REMOVED)
+        return refuse(res, BS_EINVAL, "node %llu (%s) was removed",
+                      (unsigned long long)id, what);
+    if (out)
+        *out = n;
+    return 0;
+}
+
+/* Whether k more replica ids fit below 2^32 (the sequence half of a
+ * replica id, BS_ENG_REPLICA_ID). */
+static bool replica_ids_left(const struct bs_pd_state *st, uint32_t k)
+{
+    return st->next_replica_id <= ((uint64_t)1 << 32) - k;
+}
+
+/* The checks of a MOVE that apply_op_create makes (see placement.h). */
+static int check_move(const struct bs_pd_state *st, const struct bs_pd_shard *s,
+                      const struct bs_pd_op *c, const struct bs_pd_node *to,
+                      struct bs_pd_result *res)
+{
+    unsigned long long sid = (unsigned long long)s->id;
+    if (!c->from_node && !c->to_node)
+        return refuse(res, BS_EINVAL, "shard %llu: a move names no node", sid);
+    if (c->split_key_len)
+        return refuse(res, BS_EINVAL, "shard %llu: a move has no split key",
+                      sid);
+    const struct bs_pd_replica *leaving =
+        c->from_node ? bs_pd_shard_replica_on(s, c->from_node) : NULL;
+    if (c->from_node && !leaving)
+        return refuse(res, BS_EINVAL, "shard %llu has no replica on node %llu",
+                      sid, (unsigned long long)c->from_node);
+    if (to) {
+        if (to->state != BS_PD_NODE_UP)
+            return refuse(res, BS_EINVAL, "shard %llu: node %llu is %s, not up",
+                          sid, (unsigned long long)to->info.id,
+                          bs_pd_node_state_name(to->state));
+        if (bs_pd_shard_replica_on(s, to->info.id))
+            return refuse(res, BS_EINVAL,
+                          "shard %llu has a replica on node %llu already", sid,
+                          (unsigned long long)to->info.id);
+        if (to->info.id > UINT32_MAX)
+            return refuse(res, BS_EINVAL,
+                          "node %llu cannot host a replica (id over 2^32)",
+                          (unsigned long long)to->info.id);
+        /* The learner comes before anything leaves. */
+        if (s->n_replicas >= BS_RAFT_MAX_MEMBERS)
+            return refuse(res, BS_EINVAL, "shard %llu has %u replicas already",
+                          sid, (unsigned)s->n_replicas);
+        if (!replica_ids_left(st, 1))
+            return refuse(res, BS_EINVAL, "replica ids are exhausted");
+        return 0;
+    }
+    /* Remove only: some voter must remain. */
+    for (uint32_t i = 0; i < s->n_replicas; i++)
+        if (&s->replicas[i] != leaving &&
+            bs_pd__role_votes(s->replicas[i].role))
+            return 0;
+    return refuse(
+        res, BS_EINVAL,
+        "shard %llu: removing the replica on node %llu leaves no voter", sid,
+        (unsigned long long)c->from_node);
+}
+
+static int check_leader(const struct bs_pd_shard *s, const struct bs_pd_op *c,
+                        const struct bs_pd_node *to, struct bs_pd_result *res)
+{
+    unsigned long long sid = (unsigned long long)s->id;
+    if (!to)
+        return refuse(res, BS_EINVAL,
+                      "shard %llu: a leader transfer needs a target node", sid);
+    if (c->split_key_len)
+        return refuse(res, BS_EINVAL,
+                      "shard %llu: a leader transfer has no split key", sid);
+    if (to->state != BS_PD_NODE_UP)
+        return refuse(res, BS_EINVAL, "shard %llu: node %llu is %s, not up",
+                      sid, (unsigned long long)to->info.id,
+                      bs_pd_node_state_name(to->state));
+    const struct bs_pd_replica *r = bs_pd_shard_replica_on(s, to->info.id);
+    if (!r || !bs_pd__role_votes(r->role))
+        return refuse(res, BS_EINVAL, "shard %llu has no voter on node %llu",
+                      sid, (unsigned long long)to->info.id);
+    /* A reported leader (term != 0; term 0 is placement's own guess)
+     * already there: nothing would ever report this one done. */
+    if (s->leader == r->id && s->leader_term != 0)
+        return refuse(res, BS_EINVAL,
+                      "shard %llu is led from node %llu already", sid,
+                      (unsigned long long)to->info.id);
+    return 0;
+}
+
+static int check_split(const struct bs_pd_state *st,
+                       const struct bs_pd_shard *s, const struct bs_pd_op *c,
+                       struct bs_pd_result *res)
+{
+    unsigned long long sid = (unsigned long long)s->id;
+    if (s->keyless)
+        return refuse(res, BS_EINVAL, "shard 0 holds no keys to split");
+    if (c->from_node || c->to_node)
+        return refuse(res, BS_EINVAL, "shard %llu: a split names no node", sid);
+    if (c->split_key_len &&
+        (bs_pd__key_cmp(c->split_key, c->split_key_len, s->start,
+                        s->start_len) <= 0 ||
+         !bs_pd_shard_contains(s, c->split_key, c->split_key_len)))
+        return refuse(res, BS_EINVAL,
+                      "split key not strictly inside shard %llu", sid);
+    if (!replica_ids_left(st, s->n_replicas))
+        return refuse(res, BS_EINVAL, "replica ids are exhausted");
+    if (st->next_shard_id == UINT64_MAX)
+        return refuse(res, BS_EINVAL, "shard ids are exhausted");
+    return 0;
+}
+
+/*
+ * OP_CREATE. All checks first (the order fixes which refusal a command
+ * with several faults gets: malformed, unknown shard or node, busy, then
+ * nonsense for the state), then the allocations, then the change. The
+ * from_node of a LEADER operator is not used to execute it; the scheduler
+ * may fill in where leadership was when it planned (shown by the CLI), so
+ * it is only checked like any node an operator names.
+ */
+static int apply_op_create(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
+                           struct bs_pd_result *res)
+{
+    const struct bs_pd_op *c = &cmd->u.op;
+    if (c->kind < BS_PD_OP_MOVE || c->kind > BS_PD_OP_SPLIT)
+        return refuse(res, BS_EINVAL, "unknown operator kind %u", c->kind);
+    if (c->reason > BS_PD_REASON_PLACEMENT)
+        return refuse(res, BS_EINVAL, "unknown operator reason %u", c->reason);
+    struct bs_pd_shard *s = bs_pd__shard_get(st, c->shard_id);
+    if (!s)
+        return refuse(res, BS_ENOTFOUND, "no shard %llu",
+                      (unsigned long long)c->shard_id);
+    const struct bs_pd_node *to = NULL;
+    int rc = 0;
+    if (c->from_node)
+        rc = op_node(st, c->from_node, "from", NULL, res);
+    if (rc == 0 && c->to_node)
+        rc = op_node(st, c->to_node, "to", &to, res);
+    if (rc)
+        return rc;
+    const struct bs_pd_op *busy = bs_pd_op_of_shard(st, s->id);
+    if (busy)
+        return refuse(res, BS_EBUSY,
+                      "shard %llu has operator %llu (%s) in flight",
+                      (unsigned long long)s->id, (unsigned long long)busy->id,
+                      bs_pd_op_kind_name(busy->kind));
+    switch (c->kind) {
+    case BS_PD_OP_MOVE:
+        rc = check_move(st, s, c, to, res);
+        break;
+    case BS_PD_OP_LEADER:
+        rc = check_leader(s, c, to, res);
+        break;
+    default:
+        rc = check_split(st, s, c, res);
+        break;
+    }
+    if (rc)
+        return rc;
+    if (st->next_op_id == UINT64_MAX)
+        return refuse(res, BS_EINVAL, "operator ids are exhausted");
+
+    struct bs_pd_op op = {.id = st->next_op_id,
+                          .kind = c->kind,
+                          .reason = c->reason,
+                          .shard_id = c->shard_id,
+                          .from_node = c->from_node,
+                          .to_node = c->to_node,
+                          .created_at = c->created_at};
+    if (bs_pd__reserve_ops(st, 1))
+        return BS_ENOMEM;
+    if (c->split_key_len) {
+        op.split_key = malloc(c->split_key_len);
+        if (!op.split_key)
+            return BS_ENOMEM;
+        memcpy(op.split_key, c->split_key, c->split_key_len);
+        op.split_key_len = c->split_key_len;
+    }
+    if (c->kind == BS_PD_OP_MOVE && c->to_node)
+        op.new_replica = BS_ENG_REPLICA_ID(c->to_node, st->next_replica_id++);
+    if (c->kind == BS_PD_OP_SPLIT) {
+        /* The child's replica set mirrors the parent's now: same nodes,
+         * same roles, fresh ids. */
+        op.new_shard_id = st->next_shard_id++;
+        for (uint32_t i = 0; i < s->n_replicas; i++) {
+            const struct bs_pd_replica *r = &s->replicas[i];
+            op.new_replicas[i] = (struct bs_pd_replica){
+                BS_ENG_REPLICA_ID(r->node_id, st->next_replica_id++),
+                r->node_id, r->role};
+        }
+        op.n_new_replicas = s->n_replicas;
+    }
+    st->next_op_id++;
+    bs_pd__op_insert(st, &op); /* takes op.split_key */
+    res->first_id = op.id;
+    return 0;
+}
+
+static int apply_op_cancel(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
+                           struct bs_pd_result *res)
+{
+    uint64_t id = cmd->u.op_cancel.op_id;
+    bool found;
+    size_t i = bs_pd__op_pos(st, id, &found);
+    if (!found)
+        return refuse(res, BS_ENOTFOUND, "no operator %llu in flight",
+                      (unsigned long long)id);
+    bs_pd__op_remove(st, i);
+    st->ops_cancelled++;
+    return 0;
+}
+
+static int apply_set_sched(struct bs_pd_state *st, const struct bs_pd_cmd *cmd,
+                           struct bs_pd_result *res)
+{
+    if (st->sched.paused == cmd->u.sched.paused)
+        return refuse(res, BS_ESTALE, "the scheduler is %s already",
+                      st->sched.paused ? "paused" : "running");
+    st->sched.paused = cmd->u.sched.paused;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 int bs_pd_apply(struct bs_pd_state *st, uint64_t index, const uint8_t *data,
@@ -539,8 +952,9 @@ int bs_pd_apply(struct bs_pd_state *st, uint64_t index, const uint8_t *data,
         res->skipped = true;
         return 0;
     }
-    /* Every path below may mark up to one node and two shards. */
-    if (bs_pd__reserve_dirty(st, 1, 2))
+    /* Every path below may mark up to one node and two shards, and create
+     * or delete one operator (a node's removal reserves more itself). */
+    if (bs_pd__reserve_dirty(st, 1, 2) || bs_pd__reserve_dirty_ops(st, 1))
         return BS_ENOMEM;
 
     int rc = 0;
@@ -583,6 +997,15 @@ int bs_pd_apply(struct bs_pd_state *st, uint64_t index, const uint8_t *data,
                 break;
             case BS_PD_CMD_ALLOC_IDS:
                 rc = apply_alloc(st, &cmd, res);
+                break;
+            case BS_PD_CMD_OP_CREATE:
+                rc = apply_op_create(st, &cmd, res);
+                break;
+            case BS_PD_CMD_OP_CANCEL:
+                rc = apply_op_cancel(st, &cmd, res);
+                break;
+            case BS_PD_CMD_SET_SCHED:
+                rc = apply_set_sched(st, &cmd, res);
                 break;
             }
         }

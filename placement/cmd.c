@@ -2,12 +2,13 @@
  * cmd.c - the binary encoding of placement commands, the payload of the
  * placement group's Raft entries.
  *
- * Format version 1 (integers little-endian, fixed width; str = u16 length
- * and bytes without NUL; blob = u32 length and bytes; node = node info as
- * in codec.c; replicas = u8 count and {id u64, node u64, role u8} each):
+ * Integers little-endian, fixed width; str = u16 length and bytes without
+ * NUL; blob = u32 length and bytes; node = node info as in codec.c;
+ * replicas = u8 count and {id u64, node u64, role u8} each:
  *
- *   u8 version (1) | u8 type | body
+ *   u8 version | u8 type | body
  *
+ *   version 1:
  *   BOOTSTRAP            cluster_id u64, initial_shards u32, replicas u32,
  *                        now u64, n_nodes u32, node * n_nodes
  *   REGISTER_NODE        node, now u64
@@ -20,19 +21,37 @@
  *   SHARD_LEADER         shard_id u64, leader u64, term u64
  *   ALLOC_IDS            kind u8, count u32
  *
+ *   version 2: version 1, plus
+ *   REGISTER_NODE        node, now u64, join_token u64 (!= 0)
+ *   OP_CREATE            kind u8, reason u8, shard_id u64, from_node u64,
+ *                        to_node u64, split_key blob, created_at u64
+ *   OP_CANCEL            op_id u64
+ *   SET_SCHED            paused u8 (0 or 1)
+ *
  * The decoder treats its input as untrusted: every length is bounded by
  * the bytes left and by the limits of placement.h, trailing bytes are an
  * error, and nothing is allocated before the node count has been checked
  * against the bytes that could hold that many nodes. A new field or
  * command means a new version; old versions stay decodable because the
  * log keeps them.
+ *
+ * Each command is written in the lowest version that can carry it
+ * (cmd_version): version 1 unless it is one of the new commands or a
+ * REGISTER_NODE with a join token. So a node still running the previous
+ * release (which knows only version 1) decodes every entry it could
+ * represent during a rolling upgrade, and a command has exactly one
+ * encoding: the decoder refuses a version-2 encoding of a command that
+ * version 1 carries, as it refuses any other non-canonical bytes.
+ * Operator ids, new replica and shard ids are not encoded: apply assigns
+ * them from the allocators, identically on every replica.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "placement_int.h"
 
-#define CMD_VERSION 1
+#define CMD_VERSION_MIN 1
+#define CMD_VERSION_MAX 2
 
 /* Smallest encoding of one node info: id and four length fields. */
 #define NODE_INFO_MIN (8 + 2 + 2 + 2 + 1)
@@ -56,15 +75,36 @@ const char *bs_pd_cmd_type_name(int type)
         return "shard_leader";
     case BS_PD_CMD_ALLOC_IDS:
         return "alloc_ids";
+    case BS_PD_CMD_OP_CREATE:
+        return "op_create";
+    case BS_PD_CMD_OP_CANCEL:
+        return "op_cancel";
+    case BS_PD_CMD_SET_SCHED:
+        return "set_sched";
     default:
         return "unknown";
+    }
+}
+
+/* The lowest format version that carries cmd (see the top of the file). */
+static uint8_t cmd_version(const struct bs_pd_cmd *cmd)
+{
+    switch (cmd->type) {
+    case BS_PD_CMD_REGISTER_NODE:
+        return cmd->u.register_node.join_token ? 2 : 1;
+    case BS_PD_CMD_OP_CREATE:
+    case BS_PD_CMD_OP_CANCEL:
+    case BS_PD_CMD_SET_SCHED:
+        return 2;
+    default:
+        return 1;
     }
 }
 
 int bs_pd_cmd_encode(const struct bs_pd_cmd *cmd, uint8_t **out, size_t *len)
 {
     struct bs_pd_buf b = {0};
-    bs_pd__buf_u8(&b, CMD_VERSION);
+    bs_pd__buf_u8(&b, cmd_version(cmd));
     bs_pd__buf_u8(&b, cmd->type);
     switch (cmd->type) {
     case BS_PD_CMD_BOOTSTRAP: {
@@ -88,6 +128,8 @@ int bs_pd_cmd_encode(const struct bs_pd_cmd *cmd, uint8_t **out, size_t *len)
             goto einval;
         bs_pd__put_node_info(&b, &cmd->u.register_node.node);
         bs_pd__buf_u64(&b, cmd->u.register_node.now);
+        if (cmd->u.register_node.join_token)
+            bs_pd__buf_u64(&b, cmd->u.register_node.join_token);
         break;
     case BS_PD_CMD_UPDATE_NODE_STATE:
         bs_pd__buf_u64(&b, cmd->u.node_state.node_id);
@@ -132,6 +174,26 @@ int bs_pd_cmd_encode(const struct bs_pd_cmd *cmd, uint8_t **out, size_t *len)
         bs_pd__buf_u8(&b, cmd->u.alloc.kind);
         bs_pd__buf_u32(&b, cmd->u.alloc.count);
         break;
+    case BS_PD_CMD_OP_CREATE: {
+        const struct bs_pd_op *c = &cmd->u.op;
+        if (c->split_key_len > BS_PD_MAX_KEY_LEN ||
+            (c->split_key_len && !c->split_key))
+            goto einval;
+        bs_pd__buf_u8(&b, c->kind);
+        bs_pd__buf_u8(&b, c->reason);
+        bs_pd__buf_u64(&b, c->shard_id);
+        bs_pd__buf_u64(&b, c->from_node);
+        bs_pd__buf_u64(&b, c->to_node);
+        bs_pd__buf_blob(&b, c->split_key, c->split_key_len);
+        bs_pd__buf_u64(&b, c->created_at);
+        break;
+    }
+    case BS_PD_CMD_OP_CANCEL:
+        bs_pd__buf_u64(&b, cmd->u.op_cancel.op_id);
+        break;
+    case BS_PD_CMD_SET_SCHED:
+        bs_pd__buf_u8(&b, cmd->u.sched.paused ? 1 : 0);
+        break;
     default:
         goto einval;
     }
@@ -153,7 +215,8 @@ int bs_pd_cmd_decode(const uint8_t *data, size_t len, struct bs_pd_cmd *cmd)
     memset(cmd, 0, sizeof(*cmd));
     if (!data && len)
         return BS_ECORRUPT;
-    if (bs_pd__rd_u8(&r) != CMD_VERSION)
+    uint8_t version = bs_pd__rd_u8(&r);
+    if (version < CMD_VERSION_MIN || version > CMD_VERSION_MAX)
         return BS_ECORRUPT;
     cmd->type = bs_pd__rd_u8(&r);
     switch (cmd->type) {
@@ -180,6 +243,8 @@ int bs_pd_cmd_decode(const uint8_t *data, size_t len, struct bs_pd_cmd *cmd)
     case BS_PD_CMD_REGISTER_NODE:
         bs_pd__get_node_info(&r, &cmd->u.register_node.node);
         cmd->u.register_node.now = bs_pd__rd_u64(&r);
+        if (version >= 2)
+            cmd->u.register_node.join_token = bs_pd__rd_u64(&r);
         break;
     case BS_PD_CMD_UPDATE_NODE_STATE:
         cmd->u.node_state.node_id = bs_pd__rd_u64(&r);
@@ -218,10 +283,35 @@ int bs_pd_cmd_decode(const uint8_t *data, size_t len, struct bs_pd_cmd *cmd)
         cmd->u.alloc.kind = bs_pd__rd_u8(&r);
         cmd->u.alloc.count = bs_pd__rd_u32(&r);
         break;
+    case BS_PD_CMD_OP_CREATE: {
+        struct bs_pd_op *c = &cmd->u.op;
+        c->kind = bs_pd__rd_u8(&r);
+        c->reason = bs_pd__rd_u8(&r);
+        c->shard_id = bs_pd__rd_u64(&r);
+        c->from_node = bs_pd__rd_u64(&r);
+        c->to_node = bs_pd__rd_u64(&r);
+        /* Borrowed from data, like a split report's key. The field is not
+         * const because a state's operators own their keys. */
+        const uint8_t *key =
+            bs_pd__rd_blob(&r, BS_PD_MAX_KEY_LEN, &c->split_key_len);
+        c->split_key = c->split_key_len ? (uint8_t *)key : NULL;
+        c->created_at = bs_pd__rd_u64(&r);
+        break;
+    }
+    case BS_PD_CMD_OP_CANCEL:
+        cmd->u.op_cancel.op_id = bs_pd__rd_u64(&r);
+        break;
+    case BS_PD_CMD_SET_SCHED: {
+        uint8_t paused = bs_pd__rd_u8(&r);
+        if (paused > 1)
+            r.bad = true;
+        cmd->u.sched.paused = paused;
+        break;
+    }
     default:
         return BS_ECORRUPT;
     }
-    if (r.bad || r.off != r.len) {
+    if (r.bad || r.off != r.len || version != cmd_version(cmd)) {
         bs_pd_cmd_free(cmd);
         return BS_ECORRUPT;
     }

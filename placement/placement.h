@@ -32,13 +32,14 @@
  * (meaning +infinity). A data shard's range is never empty.
  *
  * Persistence: the state lives in shard 0's column family as one record per
- * node, one per shard and one meta record (applied index, id allocators,
- * counts), each versioned and checksummed (placement/persist.c). A change
- * rewrites only the records it touched, in the same write batch as the
- * applied index (bs_pd_save), so apply is idempotent across a crash:
- * bs_pd_load restores exactly the state of the last saved index. A snapshot
- * of the placement group is its column family (the engine exports it);
- * bs_pd_encode_all / bs_pd_decode_all give the same records as one buffer.
+ * node, one per shard, one per operator in flight and one meta record
+ * (applied index, id allocators, counts), each versioned and checksummed
+ * (placement/persist.c). A change rewrites only the records it touched, in
+ * the same write batch as the applied index (bs_pd_save), so apply is
+ * idempotent across a crash: bs_pd_load restores exactly the state of the
+ * last saved index. A snapshot of the placement group is its column family
+ * (the engine exports it); bs_pd_encode_all / bs_pd_decode_all give the
+ * same records as one buffer.
  *
  * Pointers returned by the inspection functions (nodes, shards) are
  * borrowed from the state and valid until the next bs_pd_apply, bs_pd_load,
@@ -422,9 +423,12 @@ int bs_pd_can_decommission(const struct bs_pd_state *st, uint64_t node_id,
  * holds exactly the data shards, covers the key space with no gap and no
  * overlap; every replica set is valid (1..BS_RAFT_MAX_MEMBERS replicas,
  * at least one voter, distinct nodes that exist and are not removed) and
- * replica ids are unique cluster-wide; ids below their allocators; leader
- * unknown or a member. Returns NULL if all hold, or a static sentence
- * naming the first broken one. O(R log R) for R replicas: for asserts,
+ * replica ids are unique cluster-wide (ids that operators reserved
+ * included); ids below their allocators; leader unknown or a member;
+ * operators sorted by id below the operator counter, at most one per
+ * shard, naming shards and nodes that exist (nodes not removed), a split
+ * key strictly inside its shard. Returns NULL if all hold, or a static
+ * sentence naming the first broken one. O(R log R) for R replicas: for asserts,
  * tests and load, not for every apply.
  */
 const char *bs_pd_check(const struct bs_pd_state *st);
@@ -548,17 +552,18 @@ struct bs_pd_cmd {
         } alloc;
         /*
          * Creates an operator. The proposer fills kind, reason, shard_id,
-         * from_node, to_node and, for SPLIT, split_key (borrowed; may be
-         * empty); apply assigns the id (result->first_id), created_at =
-         * now, and the ids: MOVE with to_node gets new_replica =
-         * BS_ENG_REPLICA_ID(to_node, next replica seq); SPLIT gets
-         * new_shard_id and one new replica per replica of the shard, same
-         * node and role. Refused (BS_EBUSY) when the shard has an operator
-         * in flight; BS_EINVAL when it makes no sense for the state (a
-         * MOVE to a node not UP, or to a node that already holds a
-         * replica, from a node that holds none, a LEADER to a node without
-         * a voter, a SPLIT key outside the range or of shard 0, a node
-         * removed); BS_ENOTFOUND for an unknown shard or node.
+         * from_node, to_node, created_at (its now) and, for SPLIT,
+         * split_key (borrowed; may be empty); apply assigns the id
+         * (result->first_id) and the ids: MOVE with to_node gets
+         * new_replica = BS_ENG_REPLICA_ID(to_node, next replica seq); SPLIT
+         * gets new_shard_id and one new replica per replica of the shard,
+         * same node and role. Refused (BS_EBUSY) when the shard has an
+         * operator in flight; BS_EINVAL when it makes no sense for the
+         * state (a MOVE to a node not UP, or to a node that already holds
+         * a replica, from a node that holds none, a LEADER to a node
+         * without a voter or not UP, a SPLIT key outside the range or of
+         * shard 0, a node removed); BS_ENOTFOUND for an unknown shard or
+         * node.
          */
         struct bs_pd_op op;
         /* Drops operator op_id (BS_ENOTFOUND if it is not in flight). */
@@ -573,21 +578,24 @@ struct bs_pd_cmd {
 
 /*
  * Encodes cmd into a malloc'd buffer (*out, caller frees; *len bytes).
- * Format: byte 0 the format version (1), byte 1 the type, then the fields
- * in a fixed order, integers little-endian of fixed width, strings and keys
- * length-prefixed (placement/cmd.c). Returns 0, BS_EINVAL if cmd cannot be
- * encoded (unknown type, a count over its limit, a string that does not
- * fit), or BS_ENOMEM. Semantic checks (does the shard exist?) are apply's.
+ * Format: byte 0 the format version (the lowest that carries the command:
+ * 2 for the operator commands and a join token, else 1), byte 1 the type,
+ * then the fields in a fixed order, integers little-endian of fixed width,
+ * strings and keys length-prefixed (placement/cmd.c). Returns 0,
+ * BS_EINVAL if cmd cannot be encoded (unknown type, a count over its
+ * limit, a string that does not fit), or BS_ENOMEM. Semantic checks (does
+ * the shard exist?) are apply's.
  */
 int bs_pd_cmd_encode(const struct bs_pd_cmd *cmd /* borrowed */, uint8_t **out,
                      size_t *len);
 
 /*
  * Decodes untrusted bytes. Returns 0, BS_ECORRUPT (truncated, trailing
- * bytes, unknown version or type, a count or length over its limit) or
- * BS_ENOMEM; never crashes. On success the command borrows split_key from
- * data (keep data alive) and owns the bootstrap node array: release with
- * bs_pd_cmd_free. On failure there is nothing to free.
+ * bytes, unknown version or type, a version other than the one encode
+ * writes, a count or length over its limit) or BS_ENOMEM; never crashes.
+ * On success the command borrows split_key (a split's or an operator's)
+ * from data (keep data alive) and owns the bootstrap node array: release
+ * with bs_pd_cmd_free. On failure there is nothing to free.
  */
 int bs_pd_cmd_decode(const uint8_t *data /* borrowed */, size_t len,
                      struct bs_pd_cmd *cmd /* out */);
@@ -623,7 +631,9 @@ struct bs_pd_result {
  *   BS_ERANGE     a split key not strictly inside the shard's range;
  *   BS_ENOTFOUND  the node or shard it names does not exist;
  *   BS_EEXIST     bootstrap of a bootstrapped cluster, or an id taken;
- *   BS_EBUSY      removing a node that still holds replicas;
+ *   BS_EBUSY      removing a node that still holds replicas, an operator
+ *                 for a shard that has one, a decommission while another
+ *                 node drains;
  *   BS_ECORRUPT   the bytes are not a command;
  *   BS_ENOMEM     nothing changed, not even applied: retry or crash.
  * Records touched are marked for the next bs_pd_save. result may be NULL.
@@ -634,8 +644,10 @@ int bs_pd_apply(struct bs_pd_state *st, uint64_t index,
 
 /* --------------------------------------------------------- persistence */
 
-/* Receives one record (key and value borrowed for the call); returns 0 or
- * a negative BS_E* code that stops the save. */
+/* Receives one record (key and value borrowed for the call); val NULL
+ * (vlen 0) means: delete the record of key (a finished operator's). Every
+ * record value is at least 5 bytes, so no record is ever put empty.
+ * Returns 0 or a negative BS_E* code that stops the save. */
 typedef int (*bs_pd_put_fn)(void *ctx, const void *key, size_t klen,
                             const void *val, size_t vlen);
 /* Produces the next record: 1 with *key / *val set (borrowed until the next
@@ -644,17 +656,19 @@ typedef int (*bs_pd_next_fn)(void *ctx, const void **key, size_t *klen,
                              const void **val, size_t *vlen);
 
 /*
- * Hands put the records changed since the last save, then the meta record
- * (applied index, allocators, counts), and forgets the changes. Records:
- * "pm" (meta), "pn" + node id (8 bytes big-endian), "ps" + shard id (8
- * bytes big-endian); shard CFs keep user keys under 'z' and local keys
- * under 0x00, so these never collide. Values: format version byte,
- * fields, CRC32C. Returns 0, BS_ENOMEM, or put's error; after an error
- * the state must be reloaded (the changes are forgotten either way).
+ * Hands put the records changed since the last save (and the deletions of
+ * operators gone since), then the meta record (applied index, allocators,
+ * counts), and forgets the changes. Records: "pm" (meta), "pn" + node id,
+ * "po" + operator id, "ps" + shard id (ids 8 bytes big-endian); shard CFs
+ * keep user keys under 'z' and local keys under 0x00, so these never
+ * collide. Values: format version byte, fields, CRC32C. Returns 0,
+ * BS_ENOMEM, or put's error; after an error the state must be reloaded
+ * (the changes are forgotten either way).
  */
 int bs_pd_save_to(struct bs_pd_state *st, bs_pd_put_fn put, void *ctx);
-/* Hands put every record (a full image in key order), then forgets the
- * changes. Same errors. */
+/* Hands put every record (a full image in key order, for an empty
+ * destination: nothing is deleted), then forgets the changes. Same
+ * errors. */
 int bs_pd_save_all_to(struct bs_pd_state *st, bs_pd_put_fn put, void *ctx);
 
 /*
@@ -813,6 +827,35 @@ const struct bs_pd_shard_stat *bs_pd_stats_shard(const struct bs_pd_stats *s,
                                                  uint64_t shard_id,
                                                  uint64_t *reported_at,
                                                  uint64_t *hot_since);
+
+/* Most shard stats one heartbeat may carry (the codec refuses more). */
+#define BS_PD_HB_MAX_SHARDS 1000000u
+
+/*
+ * The heartbeat as bytes, for a bytes field of the heartbeat RPC. Format
+ * (stats.c): byte 0 the format version (1), the node stat, a u32 shard
+ * count, then each shard stat with a u8 replica count and its replicas;
+ * integers little-endian of fixed width, booleans as one flags byte.
+ * *out is malloc'd (caller frees), *len its size. Returns 0, BS_EINVAL
+ * (more than BS_PD_HB_MAX_SHARDS shards or BS_RAFT_MAX_MEMBERS replicas in
+ * one shard) or BS_ENOMEM; *out is untouched on error.
+ */
+int bs_pd_heartbeat_encode(const struct bs_pd_heartbeat *hb /* borrowed */,
+                           uint8_t **out, size_t *len);
+/*
+ * Decodes untrusted bytes into *hb. Returns 0, BS_ECORRUPT (truncated,
+ * trailing bytes, unknown version, unknown flag bits, a count over its
+ * limit) or BS_ENOMEM; never crashes. On success hb->shards points to
+ * memory that hb owns (NULL when n_shards is 0): release it with
+ * bs_pd_heartbeat_free. On failure *hb is zeroed and there is nothing to
+ * free.
+ */
+int bs_pd_heartbeat_decode(const uint8_t *data /* borrowed */, size_t len,
+                           struct bs_pd_heartbeat *hb /* out */);
+/* Frees the shards of a heartbeat filled by bs_pd_heartbeat_decode and
+ * zeroes it; accepts NULL and a zeroed heartbeat. Never call it on a
+ * heartbeat whose shards are borrowed from elsewhere. */
+void bs_pd_heartbeat_free(struct bs_pd_heartbeat *hb);
 
 /* ------------------------------------ liveness and scheduling (sched.c) */
 

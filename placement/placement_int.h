@@ -14,7 +14,14 @@
  *   4. every replica set is valid and replica ids are unique cluster-wide;
  *      every id is below its allocator.
  *   5. dirty_nodes[] / dirty_shards[] list exactly the records whose dirty
- *      flag is set, each once.
+ *      flag is set, each once. dirty_ops[] lists, each once, the ids of
+ *      the operators created since the last save (their dirty flag is
+ *      set) and of those deleted since (no longer in ops[]): the save
+ *      writes the first and deletes the second.
+ *   6. ops[] is sorted by id, ids distinct, != 0 and below next_op_id; at
+ *      most one operator per shard; each names an existing shard, nodes
+ *      that exist and are not removed, and ids below their allocators; a
+ *      SPLIT's key lies strictly inside its shard's range.
  */
 #ifndef BS_PLACEMENT_PLACEMENT_INT_H
 #define BS_PLACEMENT_PLACEMENT_INT_H
@@ -30,6 +37,12 @@ struct bs_pd_node_rec {
     bool dirty;
 };
 
+/* An operator in flight; split_key owned. */
+struct bs_pd_op_rec {
+    struct bs_pd_op op;
+    bool dirty; /* created since the last save */
+};
+
 struct bs_pd_state {
     bool bootstrapped;
     uint64_t cluster_id;
@@ -38,6 +51,9 @@ struct bs_pd_state {
     uint64_t next_shard_id;
     uint64_t next_replica_id;
     uint64_t next_node_id;
+    uint64_t next_op_id;
+    uint64_t ops_finished, ops_cancelled;
+    struct bs_pd_sched_state sched;
 
     struct bs_pd_node_rec *nodes; /* owned array, sorted by id */
     size_t n_nodes, cap_nodes;
@@ -48,8 +64,8 @@ struct bs_pd_state {
     struct bs_pd_shard **route; /* owned array of borrowed pointers */
     size_t n_route, cap_route;
 
-    struct bs_pd_op *ops; /* issue 5: always NULL / 0 */
-    size_t n_ops;
+    struct bs_pd_op_rec *ops; /* owned array, sorted by id */
+    size_t n_ops, cap_ops;
 
     /* Changes since the last save. Node records are referred to by id
      * (nodes[] moves on insert); shards by pointer (stable). */
@@ -57,6 +73,8 @@ struct bs_pd_state {
     size_t n_dirty_nodes, cap_dirty_nodes;
     struct bs_pd_shard **dirty_shards;
     size_t n_dirty_shards, cap_dirty_shards;
+    uint64_t *dirty_ops; /* operator ids, see invariant 5 */
+    size_t n_dirty_ops, cap_dirty_ops;
     bool meta_dirty;
 };
 
@@ -131,6 +149,9 @@ struct bs_pd_shard *bs_pd__shard_get(struct bs_pd_state *st, uint64_t id);
 int bs_pd__reserve_nodes(struct bs_pd_state *st, size_t extra);
 int bs_pd__reserve_shards(struct bs_pd_state *st, size_t extra);
 int bs_pd__reserve_dirty(struct bs_pd_state *st, size_t nodes, size_t shards);
+/* Room for extra operators in ops[] and extra ids in dirty_ops[]. */
+int bs_pd__reserve_ops(struct bs_pd_state *st, size_t extra);
+int bs_pd__reserve_dirty_ops(struct bs_pd_state *st, size_t extra);
 
 /* Inserts (capacity reserved) and marks dirty. */
 struct bs_pd_node *bs_pd__node_insert(struct bs_pd_state *st,
@@ -139,6 +160,20 @@ struct bs_pd_node *bs_pd__node_insert(struct bs_pd_state *st,
  * route[] at route position rpos. */
 void bs_pd__shard_insert(struct bs_pd_state *st, struct bs_pd_shard *s,
                          size_t rpos);
+
+/* Operators. pos: index in ops[] of id or where it would go; *found. */
+size_t bs_pd__op_pos(const struct bs_pd_state *st, uint64_t id, bool *found);
+/* Index in ops[] of the operator on shard_id, or n_ops. O(n_ops). */
+size_t bs_pd__op_index_of_shard(const struct bs_pd_state *st,
+                                uint64_t shard_id);
+/* Inserts a copy of *op (capacity and a dirty slot reserved; op->id not
+ * in ops[]), taking ownership of op->split_key, and marks it created. */
+void bs_pd__op_insert(struct bs_pd_state *st, const struct bs_pd_op *op);
+/* Removes ops[i] (a dirty slot reserved), frees its key, and marks its
+ * id deleted. */
+void bs_pd__op_remove(struct bs_pd_state *st, size_t i);
+/* Whether op names node_id (from, to, or a new replica's node). */
+bool bs_pd__op_names_node(const struct bs_pd_op *op, uint64_t node_id);
 
 void bs_pd__mark_node(struct bs_pd_state *st, uint64_t id);
 void bs_pd__mark_shard(struct bs_pd_state *st, struct bs_pd_shard *s);
@@ -166,6 +201,10 @@ const char *bs_pd__check(const struct bs_pd_state *st, bool *nomem);
  * sentence. */
 const char *bs_pd__replicas_check(const struct bs_pd_state *st,
                                   const struct bs_pd_replica *reps, uint32_t n);
+
+/* Whether a replica of this role votes in the incoming configuration
+ * (VOTER, INCOMING_VOTER). */
+bool bs_pd__role_votes(uint8_t role);
 
 /* Number of replicas (of any shard, shard 0 included) on node_id. */
 size_t bs_pd__replicas_on_node(const struct bs_pd_state *st, uint64_t node_id);

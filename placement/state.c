@@ -1,6 +1,7 @@
 /*
- * state.c - the placement state: nodes, shards, the routing table and the
- * id allocators, their lookups and the invariant checker.
+ * state.c - the placement state: nodes, shards, the routing table, the
+ * operators in flight and the id allocators, their lookups, the
+ * decommission rule and the invariant checker.
  *
  * Layout (placement_int.h): nodes in an array sorted by id (few, looked up
  * by binary search, moved on insert); shards as owned pointers sorted by id
@@ -10,11 +11,16 @@
  * table, an O(n) memmove of pointers that costs microseconds even for
  * 100k shards, in exchange for O(log n) lookups with no tree to balance.
  *
+ * Operators are few (the scheduler keeps a handful in flight), so they sit
+ * in one array sorted by id and "the operator of shard s" is a linear
+ * scan; a per-shard index would cost more to keep right than it saves.
+ *
  * Mutations happen in apply.c and persist.c, which reserve capacity first
  * (bs_pd__reserve_*) so that a command either fails with BS_ENOMEM before
  * touching anything or succeeds entirely.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +41,48 @@ const char *bs_pd_node_state_name(int state)
         return "draining";
     case BS_PD_NODE_REMOVED:
         return "removed";
+    default:
+        return "unknown";
+    }
+}
+
+const char *bs_pd_op_kind_name(int kind)
+{
+    switch (kind) {
+    case BS_PD_OP_MOVE:
+        return "move";
+    case BS_PD_OP_LEADER:
+        return "leader";
+    case BS_PD_OP_SPLIT:
+        return "split";
+    default:
+        return "unknown";
+    }
+}
+
+const char *bs_pd_op_reason_name(int reason)
+{
+    switch (reason) {
+    case BS_PD_REASON_OPERATOR:
+        return "operator";
+    case BS_PD_REASON_REPLACE:
+        return "replace";
+    case BS_PD_REASON_DRAIN:
+        return "drain";
+    case BS_PD_REASON_SPLIT_SIZE:
+        return "split-size";
+    case BS_PD_REASON_SPLIT_LOAD:
+        return "split-load";
+    case BS_PD_REASON_BALANCE_REPLICAS:
+        return "balance-replicas";
+    case BS_PD_REASON_BALANCE_LEADERS:
+        return "balance-leaders";
+    case BS_PD_REASON_RACK:
+        return "rack";
+    case BS_PD_REASON_REPAIR:
+        return "repair";
+    case BS_PD_REASON_PLACEMENT:
+        return "placement";
     default:
         return "unknown";
     }
@@ -151,6 +199,7 @@ struct bs_pd_state *bs_pd_state_create(void)
     st->next_shard_id = 1;
     st->next_replica_id = 1;
     st->next_node_id = 1;
+    st->next_op_id = 1;
     return st;
 }
 
@@ -197,13 +246,17 @@ void bs_pd__state_clear(struct bs_pd_state *st)
     free(st->shards);
     free(st->route);
     free(st->nodes);
+    for (size_t i = 0; i < st->n_ops; i++)
+        free(st->ops[i].op.split_key);
     free(st->ops);
     free(st->dirty_nodes);
     free(st->dirty_shards);
+    free(st->dirty_ops);
     memset(st, 0, sizeof(*st));
     st->next_shard_id = 1;
     st->next_replica_id = 1;
     st->next_node_id = 1;
+    st->next_op_id = 1;
 }
 
 void bs_pd_state_destroy(struct bs_pd_state *st)
@@ -347,6 +400,77 @@ size_t bs_pd_op_count(const struct bs_pd_state *st)
     return st->n_ops;
 }
 
+const struct bs_pd_op *bs_pd_op_at(const struct bs_pd_state *st, size_t i)
+{
+    return i < st->n_ops ? &st->ops[i].op : NULL;
+}
+
+size_t bs_pd__op_pos(const struct bs_pd_state *st, uint64_t id, bool *found)
+{
+    size_t lo = 0, hi = st->n_ops;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->ops[mid].op.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < st->n_ops && st->ops[lo].op.id == id;
+    return lo;
+}
+
+const struct bs_pd_op *bs_pd_op_find(const struct bs_pd_state *st, uint64_t id)
+{
+    bool found;
+    size_t i = bs_pd__op_pos(st, id, &found);
+    return found ? &st->ops[i].op : NULL;
+}
+
+size_t bs_pd__op_index_of_shard(const struct bs_pd_state *st, uint64_t shard_id)
+{
+    size_t i = 0;
+    while (i < st->n_ops && st->ops[i].op.shard_id != shard_id)
+        i++;
+    return i;
+}
+
+const struct bs_pd_op *bs_pd_op_of_shard(const struct bs_pd_state *st,
+                                         uint64_t shard_id)
+{
+    size_t i = bs_pd__op_index_of_shard(st, shard_id);
+    return i < st->n_ops ? &st->ops[i].op : NULL;
+}
+
+uint64_t bs_pd_ops_finished(const struct bs_pd_state *st)
+{
+    return st->ops_finished;
+}
+
+uint64_t bs_pd_ops_cancelled(const struct bs_pd_state *st)
+{
+    return st->ops_cancelled;
+}
+
+uint64_t bs_pd_next_op_id(const struct bs_pd_state *st)
+{
+    return st->next_op_id;
+}
+
+const struct bs_pd_sched_state *bs_pd_sched(const struct bs_pd_state *st)
+{
+    return &st->sched;
+}
+
+bool bs_pd__op_names_node(const struct bs_pd_op *op, uint64_t node_id)
+{
+    if (op->from_node == node_id || op->to_node == node_id)
+        return true;
+    for (uint32_t i = 0; i < op->n_new_replicas; i++)
+        if (op->new_replicas[i].node_id == node_id)
+            return true;
+    return false;
+}
+
 /* Index of the last routing entry whose start is <= key; n_route if none
  * (only when the table is empty: route[0] starts at the smallest key). */
 static size_t route_upper(const struct bs_pd_state *st, const void *key,
@@ -429,6 +553,18 @@ int bs_pd__reserve_dirty(struct bs_pd_state *st, size_t nodes, size_t shards)
     return rc;
 }
 
+int bs_pd__reserve_ops(struct bs_pd_state *st, size_t extra)
+{
+    return reserve((void **)&st->ops, &st->cap_ops, st->n_ops, extra,
+                   sizeof(*st->ops));
+}
+
+int bs_pd__reserve_dirty_ops(struct bs_pd_state *st, size_t extra)
+{
+    return reserve((void **)&st->dirty_ops, &st->cap_dirty_ops, st->n_dirty_ops,
+                   extra, sizeof(*st->dirty_ops));
+}
+
 /* ------------------------------------------------------------ mutation */
 
 void bs_pd__mark_node(struct bs_pd_state *st, uint64_t id)
@@ -461,9 +597,44 @@ void bs_pd__clear_dirty(struct bs_pd_state *st)
     }
     for (size_t i = 0; i < st->n_dirty_shards; i++)
         st->dirty_shards[i]->dirty_ = false;
+    for (size_t i = 0; i < st->n_ops; i++)
+        st->ops[i].dirty = false;
     st->n_dirty_nodes = 0;
     st->n_dirty_shards = 0;
+    st->n_dirty_ops = 0;
     st->meta_dirty = false;
+}
+
+/*
+ * Operators change only by creation and deletion (nothing in one is ever
+ * updated), so the change list needs no per-record flag for deletions: an
+ * id is listed when its operator is created (flag set) or, if it was not
+ * created since the last save, when it is deleted. Either way once.
+ */
+void bs_pd__op_insert(struct bs_pd_state *st, const struct bs_pd_op *op)
+{
+    bool found;
+    size_t i = bs_pd__op_pos(st, op->id, &found);
+    assert(!found && st->n_ops < st->cap_ops);
+    assert(st->n_dirty_ops < st->cap_dirty_ops);
+    memmove(&st->ops[i + 1], &st->ops[i], (st->n_ops - i) * sizeof(*st->ops));
+    st->ops[i].op = *op;
+    st->ops[i].dirty = true;
+    st->n_ops++;
+    st->dirty_ops[st->n_dirty_ops++] = op->id;
+}
+
+void bs_pd__op_remove(struct bs_pd_state *st, size_t i)
+{
+    assert(i < st->n_ops);
+    if (!st->ops[i].dirty) {
+        assert(st->n_dirty_ops < st->cap_dirty_ops);
+        st->dirty_ops[st->n_dirty_ops++] = st->ops[i].op.id;
+    }
+    free(st->ops[i].op.split_key);
+    memmove(&st->ops[i], &st->ops[i + 1],
+            (st->n_ops - i - 1) * sizeof(*st->ops));
+    st->n_ops--;
 }
 
 struct bs_pd_node *bs_pd__node_insert(struct bs_pd_state *st,
@@ -532,7 +703,7 @@ static bool role_valid(uint8_t role)
     return role <= BS_PD_ROLE_DEMOTING_VOTER;
 }
 
-static bool role_votes(uint8_t role)
+bool bs_pd__role_votes(uint8_t role)
 {
     return role == BS_PD_ROLE_VOTER || role == BS_PD_ROLE_INCOMING_VOTER;
 }
@@ -554,7 +725,7 @@ const char *bs_pd__replicas_check(const struct bs_pd_state *st,
             return "a replica id does not name its node";
         if (!role_valid(reps[i].role))
             return "a replica has an unknown role";
-        voter |= role_votes(reps[i].role);
+        voter |= bs_pd__role_votes(reps[i].role);
         const struct bs_pd_node *node = bs_pd_node_find(st, reps[i].node_id);
         if (!node)
             return "a replica is on a node that does not exist";
@@ -654,6 +825,142 @@ static const char *check_route(const struct bs_pd_state *st)
     return NULL;
 }
 
+/* Invariant 6 for one operator; the cross-operator parts (one per shard,
+ * unique ids) are checked by the caller. */
+static const char *check_op(const struct bs_pd_state *st,
+                            const struct bs_pd_op *op)
+{
+    if (op->id == 0 || op->id >= st->next_op_id)
+        return "an operator id is 0 or not below the operator counter";
+    if (op->reason > BS_PD_REASON_PLACEMENT)
+        return "an operator has an unknown reason";
+    const struct bs_pd_shard *s = bs_pd_shard_find(st, op->shard_id);
+    if (!s)
+        return "an operator names a shard that does not exist";
+    const uint64_t nodes[2] = {op->from_node, op->to_node};
+    for (int i = 0; i < 2; i++) {
+        if (nodes[i] == 0)
+            continue;
+        const struct bs_pd_node *n = bs_pd_node_find(st, nodes[i]);
+        if (!n)
+            return "an operator names a node that does not exist";
+        if (n->state == BS_PD_NODE_REMOVED)
+            return "an operator names a removed node";
+    }
+    if ((op->split_key_len != 0) != (op->split_key != NULL) ||
+        op->split_key_len > BS_PD_MAX_KEY_LEN)
+        return "an operator's split key is malformed";
+    if (op->kind != BS_PD_OP_SPLIT &&
+        (op->split_key_len || op->new_shard_id || op->n_new_replicas))
+        return "an operator other than a split carries split fields";
+    switch (op->kind) {
+    case BS_PD_OP_MOVE:
+        if (op->from_node == 0 && op->to_node == 0)
+            return "a move operator names no node";
+        if (op->to_node == 0) {
+            if (op->new_replica != 0)
+                return "a move operator without a target has a new replica";
+            return NULL;
+        }
+        if (BS_ENG_REPLICA_NODE(op->new_replica) != op->to_node ||
+            (op->new_replica & 0xffffffffu) == 0 ||
+            (op->new_replica & 0xffffffffu) >= st->next_replica_id)
+            return "a move operator's new replica id is not an allocated id "
+                   "on its target";
+        return NULL;
+    case BS_PD_OP_LEADER:
+        if (op->to_node == 0 || op->new_replica != 0)
+            return "a leader operator has no target or has a new replica";
+        return NULL;
+    case BS_PD_OP_SPLIT:
+        if (s->keyless)
+            return "a split operator on shard 0";
+        if (op->from_node || op->to_node || op->new_replica)
+            return "a split operator names nodes or a new replica";
+        if (op->new_shard_id == BS_PD_SHARD_PLACEMENT ||
+            op->new_shard_id >= st->next_shard_id ||
+            bs_pd_shard_find(st, op->new_shard_id))
+            return "a split operator's new shard id is taken or was never "
+                   "allocated";
+        if (op->split_key_len &&
+            (bs_pd__key_cmp(op->split_key, op->split_key_len, s->start,
+                            s->start_len) <= 0 ||
+             !bs_pd_shard_contains(s, op->split_key, op->split_key_len)))
+            return "a split operator's key is not strictly inside its shard";
+        return bs_pd__replicas_check(st, op->new_replicas, op->n_new_replicas);
+    default:
+        return "an operator has an unknown kind";
+    }
+}
+
+/* Whether shard s holds replica id rid. */
+static bool shard_has_replica(const struct bs_pd_shard *s, uint64_t rid)
+{
+    for (uint32_t i = 0; i < s->n_replicas; i++)
+        if (s->replicas[i].id == rid)
+            return true;
+    return false;
+}
+
+/* Sorts ids and tells whether one repeats. */
+static bool has_duplicate(uint64_t *ids, size_t n)
+{
+    qsort(ids, n, sizeof(*ids), u64_order);
+    for (size_t i = 1; i < n; i++)
+        if (ids[i] == ids[i - 1])
+            return true;
+    return false;
+}
+
+/* Invariant 6 across operators, and the operators' part of invariant 5. */
+static const char *check_ops(const struct bs_pd_state *st, bool *nomem)
+{
+    for (size_t i = 0; i < st->n_ops; i++) {
+        if (i > 0 && st->ops[i - 1].op.id >= st->ops[i].op.id)
+            return "operators are not sorted by id or an id repeats";
+        const char *why = check_op(st, &st->ops[i].op);
+        if (why)
+            return why;
+    }
+    size_t n = st->n_ops > st->n_dirty_ops ? st->n_ops : st->n_dirty_ops;
+    uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    if (!ids) {
+        *nomem = true;
+        return "out of memory while checking operators";
+    }
+    const char *why = NULL;
+    for (size_t i = 0; i < st->n_ops; i++)
+        ids[i] = st->ops[i].op.shard_id;
+    if (has_duplicate(ids, st->n_ops))
+        why = "two operators on one shard";
+    size_t k = 0;
+    for (size_t i = 0; i < st->n_ops; i++)
+        if (st->ops[i].op.kind == BS_PD_OP_SPLIT)
+            ids[k++] = st->ops[i].op.new_shard_id;
+    if (!why && has_duplicate(ids, k))
+        why = "two split operators make the same new shard";
+
+    /* Change tracking: the listed ids are distinct, and the listed ones
+     * still in ops[] are exactly the flagged ones. */
+    size_t flagged = 0, listed_live = 0;
+    for (size_t i = 0; i < st->n_ops; i++)
+        flagged += st->ops[i].dirty;
+    for (size_t i = 0; i < st->n_dirty_ops && !why; i++) {
+        bool found;
+        size_t j = bs_pd__op_pos(st, st->dirty_ops[i], &found);
+        if (found && !st->ops[j].dirty)
+            why = "a listed operator change is not flagged";
+        if (st->dirty_ops[i] == 0 || st->dirty_ops[i] >= st->next_op_id)
+            why = "a listed operator change names an id never used";
+        listed_live += found;
+        ids[i] = st->dirty_ops[i];
+    }
+    if (!why && (flagged != listed_live || has_duplicate(ids, st->n_dirty_ops)))
+        why = "the operator change list disagrees with the dirty flags";
+    free(ids);
+    return why;
+}
+
 const char *bs_pd_check(const struct bs_pd_state *st)
 {
     bool nomem;
@@ -679,13 +986,18 @@ const char *bs_pd__check(const struct bs_pd_state *st, bool *nomem)
         why = check_route(st);
     if (why)
         return why;
-    if (st->n_ops != 0)
-        return "operators are present before they exist (issue 5)";
+    why = check_ops(st, nomem);
+    if (why)
+        return why;
 
-    /* Replica ids unique cluster-wide. */
+    /* Replica ids unique cluster-wide, counting the ids that operators
+     * reserved: a split's new replicas, and a move's new replica until it
+     * joins its shard. */
     size_t total = 0;
     for (size_t i = 0; i < st->n_shards; i++)
         total += st->shards[i]->n_replicas;
+    for (size_t i = 0; i < st->n_ops; i++)
+        total += st->ops[i].op.n_new_replicas + 1;
     uint64_t *ids = malloc((total ? total : 1) * sizeof(*ids));
     if (!ids) {
         *nomem = true;
@@ -695,10 +1007,17 @@ const char *bs_pd__check(const struct bs_pd_state *st, bool *nomem)
     for (size_t i = 0; i < st->n_shards; i++)
         for (uint32_t j = 0; j < st->shards[i]->n_replicas; j++)
             ids[k++] = st->shards[i]->replicas[j].id;
-    qsort(ids, total, sizeof(*ids), u64_order);
-    for (size_t i = 1; i < total && !why; i++)
-        if (ids[i] == ids[i - 1])
-            why = "a replica id is used by two shards";
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct bs_pd_op *op = &st->ops[i].op;
+        for (uint32_t j = 0; j < op->n_new_replicas; j++)
+            ids[k++] = op->new_replicas[j].id;
+        if (op->new_replica &&
+            !shard_has_replica(bs_pd_shard_find(st, op->shard_id),
+                               op->new_replica))
+            ids[k++] = op->new_replica;
+    }
+    if (has_duplicate(ids, k))
+        why = "a replica id is used twice (by two shards or operators)";
     free(ids);
     if (why)
         return why;
@@ -712,4 +1031,95 @@ const char *bs_pd__check(const struct bs_pd_state *st, bool *nomem)
     if (dn != st->n_dirty_nodes || ds != st->n_dirty_shards)
         return "the change lists disagree with the dirty flags";
     return NULL;
+}
+
+/* ---------------------------------------------------------- membership */
+
+/*
+ * The decommission rule. Draining moves every replica off the node, so
+ * what must hold is that the rest of the cluster can take them: enough
+ * other UP nodes for a full replica set of every shard, and for every
+ * shard a majority of voters that stays reachable while replicas move
+ * (a move is a joint change, which needs a quorum of both the old and the
+ * new configuration; with the leaving node's vote discounted, what is left
+ * on UP nodes must still be a majority). Only one node drains at a time:
+ * two drains compete for the same targets and can strand a shard with two
+ * replicas leaving at once.
+ *
+ * Majorities are counted per configuration: the incoming one (voters and
+ * incoming voters) and, during a joint change, the outgoing one (voters
+ * and demoting voters).
+ */
+static bool keeps_majority(const struct bs_pd_state *st,
+                           const struct bs_pd_shard *s, uint64_t leaving,
+                           bool outgoing, uint32_t *have, uint32_t *of)
+{
+    *have = *of = 0;
+    for (uint32_t i = 0; i < s->n_replicas; i++) {
+        uint8_t role = s->replicas[i].role;
+        bool votes = role == BS_PD_ROLE_VOTER ||
+                     role == (outgoing ? BS_PD_ROLE_DEMOTING_VOTER
+                                       : BS_PD_ROLE_INCOMING_VOTER);
+        if (!votes)
+            continue;
+        (*of)++;
+        uint64_t nid = s->replicas[i].node_id;
+        const struct bs_pd_node *n = bs_pd_node_find(st, nid);
+        if (nid != leaving && n && n->state == BS_PD_NODE_UP)
+            (*have)++;
+    }
+    return *of == 0 || *have * 2 > *of;
+}
+
+int bs_pd_can_decommission(const struct bs_pd_state *st, uint64_t node_id,
+                           char *msg)
+{
+    char dummy[160];
+    if (!msg)
+        msg = dummy;
+    msg[0] = '\0';
+    const struct bs_pd_node *node = bs_pd_node_find(st, node_id);
+    if (!node || node->state == BS_PD_NODE_REMOVED) {
+        snprintf(msg, 160, "no node %llu%s", (unsigned long long)node_id,
+                 node ? " (it was removed)" : "");
+        return BS_ENOTFOUND;
+    }
+    if (node->state == BS_PD_NODE_DRAINING) {
+        snprintf(msg, 160, "node %llu is draining already",
+                 (unsigned long long)node_id);
+        return BS_EINVAL;
+    }
+    size_t up = 0;
+    for (size_t i = 0; i < st->n_nodes; i++) {
+        const struct bs_pd_node *n = &st->nodes[i].n;
+        if (n->info.id == node_id)
+            continue;
+        if (n->state == BS_PD_NODE_DRAINING) {
+            snprintf(msg, 160,
+                     "node %llu is being decommissioned: one at a time",
+                     (unsigned long long)n->info.id);
+            return BS_EBUSY;
+        }
+        up += n->state == BS_PD_NODE_UP;
+    }
+    if (up < st->replicas_per_shard) {
+        snprintf(msg, 160,
+                 "only %zu other nodes are up; %u replicas of every shard "
+                 "need at least as many",
+                 up, st->replicas_per_shard);
+        return BS_EINVAL;
+    }
+    for (size_t i = 0; i < st->n_shards; i++) {
+        const struct bs_pd_shard *s = st->shards[i];
+        uint32_t have, of;
+        if (!keeps_majority(st, s, node_id, false, &have, &of) ||
+            !keeps_majority(st, s, node_id, true, &have, &of)) {
+            snprintf(msg, 160,
+                     "shard %llu would keep %u of its %u voters on up "
+                     "nodes: not a majority",
+                     (unsigned long long)s->id, have, of);
+            return BS_EINVAL;
+        }
+    }
+    return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * store.c - the placement state in shard 0's column family, through the
- * engine (engine.h): bs_pd_save stages the changed records into the
- * caller's write batch, bs_pd_load walks the column family's "p" records.
+ * engine (engine.h): bs_pd_save stages the changed records (and the
+ * deletions of finished operators) into the caller's write batch,
+ * bs_pd_load walks the column family's "p" records.
  * Everything about the records themselves is in persist.c; this file only
  * adapts the put / next callbacks to the engine, and is the only one in
  * placement/ that touches storage.
@@ -15,10 +16,13 @@ struct wb_ctx {
     struct bs_eng_wb *wb;
 };
 
+/* No value: the record is deleted (bs_pd_put_fn). */
 static int wb_put(void *ctx, const void *key, size_t klen, const void *val,
                   size_t vlen)
 {
     struct wb_ctx *c = ctx;
+    if (!val)
+        return bs_eng_wb_delete(c->wb, c->db, BS_PD_SHARD_PLACEMENT, key, klen);
     return bs_eng_wb_put(c->wb, c->db, BS_PD_SHARD_PLACEMENT, key, klen, val,
                          vlen);
 }

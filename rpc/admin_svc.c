@@ -1,9 +1,11 @@
 /*
  * admin_svc.c - what a node answers about itself and the cluster:
- * basalt.Admin (ClusterStatus, ShardInfo, Ping), etcd's
+ * basalt.Admin (ClusterStatus, ShardInfo, Ping, TransferLeader), etcd's
  * Maintenance.Status and Cluster.MemberList (enough for `etcdctl endpoint
  * status` and `etcdctl member list`), and the HTTP pages /metrics and
- * /status.
+ * /status. Admin's Join, RemoveNode, Rebalance, IsrStatus, Split and
+ * Scheduler are registered here and handed to pd_admin.c, which answers
+ * them on the placement leader's node.
  *
  * Every answer is built on the loop thread (the only one that may read
  * the store and the placement view): a handler posts a task that builds
@@ -13,7 +15,9 @@
  * What a node knows: placement's view (nodes, shards, replicas, the
  * leaders as last reported) for every shard, and the live Raft state
  * (leader, term, commit, applied) of the shards it holds a replica of;
- * those override placement's leader hints.
+ * those override placement's leader hints. The ISR of a shard is known
+ * exactly where it is tracked (the shard's leader) and reported (the
+ * placement leader, from heartbeats); elsewhere it is approximated.
  */
 #define _GNU_SOURCE
 #include "node_int.h"
@@ -46,6 +50,13 @@ enum admin_kind {
     ADM_ETCD_STATUS,
     ADM_MEMBER_LIST,
     ADM_TRANSFER_LEADER,
+    /* answered by the placement leader's node (pd_admin.c) */
+    ADM_JOIN,
+    ADM_REMOVE_NODE,
+    ADM_REBALANCE,
+    ADM_ISR_STATUS,
+    ADM_SPLIT,
+    ADM_SCHEDULER,
 };
 
 struct admin_method {
@@ -81,7 +92,8 @@ static void shard_view(struct bs_node *n, const struct bs_pd_shard *ps,
     sh->leader = ps->leader;
     sh->term = ps->leader_term;
     struct bs_eng_group_info gi;
-    if (bs_eng_store_group(n->store, ps->id, &gi) == 0) {
+    bool local = bs_eng_store_group(n->store, ps->id, &gi) == 0;
+    if (local) {
         if (gi.leader)
             sh->leader = gi.leader;
         sh->term = gi.term;
@@ -95,15 +107,44 @@ static void shard_view(struct bs_node *n, const struct bs_pd_shard *ps,
             sh->revision = s->revision;
     }
     sh->leader_node = sh->leader ? BS_ENG_REPLICA_NODE(sh->leader) : 0;
+    /* Where the ISR comes from: the live tracking of a shard led here;
+     * else, on the placement leader, the shard leader's last heartbeat
+     * report; else (another node, or no report yet) nothing better than
+     * "its node is alive", an approximation this node says nothing more
+     * precise about. */
+    const struct node_shard_stat *ns = local && gi.role == BS_RAFT_LEADER
+                                           ? bs_node__shard_stat(n, ps->id)
+                                           : NULL;
+    if (ns && !ns->leading)
+        ns = NULL;
+    const struct bs_pd_stats *stats = ns ? NULL : bs_node__pd_stats(n);
+    const struct bs_pd_shard_stat *rep =
+        stats ? bs_pd_stats_shard(stats, ps->id, NULL, NULL) : NULL;
     for (uint32_t i = 0; i < ps->n_replicas && i < BS_RAFT_MAX_MEMBERS; i++) {
         struct bs_adm_replica *r = &sh->replicas[sh->n_replicas++];
         r->id = ps->replicas[i].id;
         r->node_id = ps->replicas[i].node_id;
         r->learner = ps->replicas[i].role == BS_PD_ROLE_LEARNER;
-        /* Until heartbeats carry match indexes (placement's ISR), a
-         * replica counts as in sync when its node is alive. */
+        if (ns) {
+            for (uint32_t k = 0; k < ns->n_isr && k < BS_RAFT_MAX_MEMBERS; k++)
+                r->in_sync |= ns->isr[k] == r->id;
+            for (uint32_t k = 0; k < ns->n_prog && k < BS_RAFT_MAX_MEMBERS; k++)
+                if (ns->prog[k].id == r->id)
+                    r->match = ns->prog[k].match;
+            continue;
+        }
+        if (rep) {
+            for (uint32_t k = 0; k < rep->n_replicas && k < BS_RAFT_MAX_MEMBERS;
+                 k++) {
+                if (rep->replicas[k].replica_id == r->id) {
+                    r->in_sync = rep->replicas[k].in_sync;
+                    r->match = rep->replicas[k].match;
+                }
+            }
+            continue;
+        }
         r->in_sync = bs_node__alive(n, r->node_id);
-        if (r->id == gi.replica_id && ps->id == gi.shard_id)
+        if (local && r->id == gi.replica_id)
             r->match = gi.commit;
     }
 }
@@ -128,6 +169,10 @@ static int cluster_view(struct bs_node *n, struct bs_adm_status *st)
     for (size_t i = 0; i < ns; i++)
         shard_view(n, bs_pd_shard_at(pd, i), &st->shards[i]);
     st->n_shards = ns;
+    /* Disk figures and heartbeat ages: only the placement leader has
+     * them (soft state from the heartbeats); elsewhere they stay 0. */
+    const struct bs_pd_stats *stats = bs_node__pd_stats(n);
+    uint64_t now = bs_node__wall_ms();
     for (size_t i = 0; i < nn; i++) {
         const struct bs_pd_node *pn = bs_pd_node_at(pd, i);
         struct bs_adm_node *an = &st->nodes[i];
@@ -139,6 +184,19 @@ static int cluster_view(struct bs_node *n, struct bs_adm_status *st)
         snprintf(an->http_addr, sizeof(an->http_addr), "%s",
                  pn->info.http_addr);
         an->alive = bs_node__alive(n, an->id);
+        snprintf(an->state, sizeof(an->state), "%s",
+                 bs_pd_node_state_name(pn->state));
+        const char *rack = bs_pd_node_label(pn, "rack");
+        snprintf(an->rack, sizeof(an->rack), "%s", rack ? rack : "");
+        const struct bs_pd_node_stat *nst =
+            stats ? bs_pd_stats_node(stats, an->id) : NULL;
+        if (nst) {
+            an->used_bytes = nst->used_bytes;
+            an->capacity_bytes = nst->capacity_bytes;
+            an->available_bytes = nst->available_bytes;
+        }
+        uint64_t heard = stats ? bs_pd_stats_heard(stats, an->id) : 0;
+        an->heard_ms_ago = heard && now > heard ? now - heard : 0;
         for (size_t k = 0; k < ns; k++) {
             const struct bs_adm_shard *sh = &st->shards[k];
             for (uint32_t r = 0; r < sh->n_replicas; r++)
@@ -487,6 +545,24 @@ static void answer_transfer(struct admin_task *t)
     t->call = NULL;
 }
 
+static enum bs_node_pd_admin pd_kind(enum admin_kind kind)
+{
+    switch (kind) {
+    case ADM_REMOVE_NODE:
+        return BS_PD_ADMIN_REMOVE_NODE;
+    case ADM_REBALANCE:
+        return BS_PD_ADMIN_REBALANCE;
+    case ADM_ISR_STATUS:
+        return BS_PD_ADMIN_ISR_STATUS;
+    case ADM_SPLIT:
+        return BS_PD_ADMIN_SPLIT;
+    case ADM_SCHEDULER:
+        return BS_PD_ADMIN_SCHEDULER;
+    default:
+        return BS_PD_ADMIN_JOIN;
+    }
+}
+
 static void task_admin(void *ctx, bool cancelled)
 {
     struct admin_task *t = ctx;
@@ -512,6 +588,16 @@ static void task_admin(void *ctx, bool cancelled)
             break;
         case ADM_TRANSFER_LEADER:
             answer_transfer(t);
+            break;
+        case ADM_JOIN:
+        case ADM_REMOVE_NODE:
+        case ADM_REBALANCE:
+        case ADM_ISR_STATUS:
+        case ADM_SPLIT:
+        case ADM_SCHEDULER:
+            bs_node__pd_admin(t->n, pd_kind(t->kind), t->call, t->req, t->len,
+                              t->forwarded);
+            t->call = NULL;
             break;
         }
     }
@@ -588,9 +674,34 @@ int bs_node__admin_register(struct bs_node *n)
         {"/etcdserverpb.Maintenance/Status", ADM_ETCD_STATUS},
         {"/etcdserverpb.Cluster/MemberList", ADM_MEMBER_LIST},
         {BS_ADM_METHOD_TRANSFER_LEADER, ADM_TRANSFER_LEADER},
+        {BS_ADM_METHOD_JOIN, ADM_JOIN},
+        {BS_ADM_METHOD_REMOVE_NODE, ADM_REMOVE_NODE},
+        {BS_ADM_METHOD_REBALANCE, ADM_REBALANCE},
+        {BS_ADM_METHOD_ISR_STATUS, ADM_ISR_STATUS},
+        {BS_ADM_METHOD_SPLIT, ADM_SPLIT},
+        {BS_ADM_METHOD_SCHEDULER, ADM_SCHEDULER},
+    };
+    /* On the peer port: Ping (nodes ask each other), and the calls a
+     * node forwards to the node that can act on them, the shard leader's
+     * (TransferLeader) or the placement leader's (the rest): acted on
+     * there, never forwarded again. */
+    static const struct {
+        const char *name;
+        enum admin_kind kind;
+        bool forwarded;
+    } peer_tab[] = {
+        {BS_ADM_METHOD_PING, ADM_PING, false},
+        {BS_ADM_METHOD_TRANSFER_LEADER, ADM_TRANSFER_LEADER, true},
+        {BS_ADM_METHOD_JOIN, ADM_JOIN, true},
+        {BS_ADM_METHOD_REMOVE_NODE, ADM_REMOVE_NODE, true},
+        {BS_ADM_METHOD_REBALANCE, ADM_REBALANCE, true},
+        {BS_ADM_METHOD_ISR_STATUS, ADM_ISR_STATUS, true},
+        {BS_ADM_METHOD_SPLIT, ADM_SPLIT, true},
+        {BS_ADM_METHOD_SCHEDULER, ADM_SCHEDULER, true},
     };
     size_t k = sizeof(tab) / sizeof(tab[0]);
-    struct admin_method *ms = calloc(k + 1, sizeof(*ms));
+    size_t kp = sizeof(peer_tab) / sizeof(peer_tab[0]);
+    struct admin_method *ms = calloc(k + kp, sizeof(*ms));
     if (!ms)
         return BS_ENOMEM;
     n->admin_methods_ = ms;
@@ -601,16 +712,15 @@ int bs_node__admin_register(struct bs_node *n)
         if (rc != 0)
             return rc;
     }
-    /* Ping on the peer port too: nodes ask each other; and transfers that
-     * a node forwards to the shard leader's node (acted on, not forwarded
-     * again). */
-    ms[k] = (struct admin_method){n, ADM_TRANSFER_LEADER, true};
-    int rc = bs_rpc_server_add_unary(n->peer_srv, "/basalt.Admin/Ping",
-                                     admin_unary, &ms[2]);
-    if (rc == 0)
-        rc = bs_rpc_server_add_unary(n->peer_srv, BS_ADM_METHOD_TRANSFER_LEADER,
-                                     admin_unary, &ms[k]);
-    return rc;
+    for (size_t i = 0; i < kp; i++) {
+        ms[k + i] =
+            (struct admin_method){n, peer_tab[i].kind, peer_tab[i].forwarded};
+        int rc = bs_rpc_server_add_unary(n->peer_srv, peer_tab[i].name,
+                                         admin_unary, &ms[k + i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* ----------------------------------------------------------- HTTP pages */
@@ -634,6 +744,9 @@ static void metrics_page(struct page_task *p)
     bs_eng_store_stats(n->store, &ss);
     struct bs_peer_net_stats ps;
     bs_peer_net_stats(n->net, &ps);
+    /* Operators and the scheduler as the committed placement state has
+     * them: every node with a view reports the same values. */
+    const struct bs_pd_state *pd = bs_node__pd(n);
     const struct {
         const char *name, *type, *help;
         double v;
@@ -684,6 +797,34 @@ static void metrics_page(struct page_task *p)
          "Snapshot bytes sent", (double)ps.snap_bytes_sent},
         {"basalt_peer_snapshot_bytes_received_total", "counter",
          "Snapshot bytes received", (double)ps.snap_bytes_received},
+        {"basalt_isr_shrinks_total", "counter",
+         "Replicas that left the ISR of a shard led here",
+         (double)n->isr_shrinks},
+        {"basalt_isr_expands_total", "counter",
+         "Replicas that joined the ISR of a shard led here",
+         (double)n->isr_expands},
+        {"basalt_heartbeats_sent_total", "counter",
+         "Node heartbeats sent to the placement leader", (double)n->hb_sent},
+        {"basalt_heartbeats_failed_total", "counter",
+         "Node heartbeats that did not reach the placement leader",
+         (double)n->hb_failed},
+        {"basalt_operators_in_flight", "gauge",
+         "Placement operators (moves, leader transfers, splits) in flight",
+         pd ? (double)bs_pd_op_count(pd) : 0},
+        {"basalt_operators_finished_total", "counter",
+         "Placement operators finished since the cluster started",
+         pd ? (double)bs_pd_ops_finished(pd) : 0},
+        {"basalt_operators_cancelled_total", "counter",
+         "Placement operators cancelled since the cluster started",
+         pd ? (double)bs_pd_ops_cancelled(pd) : 0},
+        {"basalt_scheduler_paused", "gauge", "1 while the scheduler is paused",
+         pd && bs_pd_sched(pd)->paused ? 1 : 0},
+        {"basalt_replicas_created_total", "counter",
+         "Replicas created on this node for operators",
+         (double)n->replicas_created},
+        {"basalt_replicas_collected_total", "counter",
+         "Stale replicas removed from this node",
+         (double)n->replicas_collected},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         bs_prom_metric(&pr, m[i].name, m[i].type, m[i].help);
@@ -713,6 +854,30 @@ static void metrics_page(struct page_task *p)
         snprintf(lab, sizeof(lab), "shard=\"%" PRIu64 "\"", ids[i]);
         bs_prom_sample(&pr, "basalt_shard_applied_index", lab,
                        (double)gi.applied);
+    }
+    /* ISR of the shards led here (the others' leaders report theirs). */
+    bs_prom_metric(&pr, "basalt_shard_isr_size", "gauge",
+                   "Replicas in sync, leader included, of a shard led here");
+    for (size_t i = 0; i < ng && i < 1024; i++) {
+        const struct node_shard_stat *s = bs_node__shard_stat(n, ids[i]);
+        if (!s || !s->leading)
+            continue;
+        char lab[48];
+        snprintf(lab, sizeof(lab), "shard=\"%" PRIu64 "\"", ids[i]);
+        bs_prom_sample(&pr, "basalt_shard_isr_size", lab, (double)s->n_isr);
+    }
+    bs_prom_metric(&pr, "basalt_shard_under_min_isr", "gauge",
+                   "1 if fewer voters than min_insync_replicas are in sync "
+                   "(writes refused) on a shard led here");
+    for (size_t i = 0; i < ng && i < 1024; i++) {
+        const struct node_shard_stat *s = bs_node__shard_stat(n, ids[i]);
+        if (!s || !s->leading)
+            continue;
+        char lab[48];
+        snprintf(lab, sizeof(lab), "shard=\"%" PRIu64 "\"", ids[i]);
+        bs_prom_sample(
+            &pr, "basalt_shard_under_min_isr", lab,
+            s->voters_in_sync < bs_node__min_insync(n, s->voters) ? 1 : 0);
     }
     p->rc = pr.err;
     p->body = pr.buf;
@@ -774,6 +939,7 @@ static void status_page(struct page_task *p)
             cJSON_AddNumberToObject(o, "id", (double)st.nodes[i].id);
             cJSON_AddStringToObject(o, "client_addr", st.nodes[i].client_addr);
             cJSON_AddBoolToObject(o, "alive", st.nodes[i].alive);
+            cJSON_AddStringToObject(o, "state", st.nodes[i].state);
             cJSON_AddNumberToObject(o, "replicas", st.nodes[i].replicas);
             cJSON_AddNumberToObject(o, "leaders", st.nodes[i].leaders);
             cJSON_AddItemToArray(nodes, o);

@@ -622,8 +622,10 @@ static void piece_failed(struct kv_op *op, int rc, const char *msg)
         break;
     case BS_ERANGE:
     case BS_ESTALE:
-        /* A stale route: once, after placement had a tick to learn. */
-        retry = !op->rerouted;
+        /* A stale route: the shard split or moved and placement has not
+         * heard yet (its leader reports within a second). Retried at every
+         * tick, like a missing leader, within the request's budget. */
+        retry = true;
         op->rerouted = true;
         break;
     case BS_ETIMEDOUT:
@@ -690,6 +692,7 @@ static void read_local(struct kv_op *op)
     }
     struct bs_shard_resp r;
     bs_shard_resp_init(&r);
+    bs_node__count(n, op->piece_shard, false);
     /* The loop thread applies: the shard's memory is the db's. */
     int rc =
         bs_shard_range_live(sh, n->db, &sh->desc.epoch, &op->piece.u.range, &r);
@@ -725,6 +728,16 @@ static void propose_local(struct kv_op *op, struct bs_shard *sh)
         piece_failed(op, rc, em);
         return;
     }
+    /* min_insync_replicas (pd_svc.c): refused while too few replicas
+     * are in sync; retried within the request's budget like a missing
+     * leader, since the ISR may grow back. */
+    char im[160];
+    rc = bs_node__isr_check(n, op->piece_shard, im);
+    if (rc != 0) {
+        piece_failed(op, rc, im);
+        return;
+    }
+    bs_node__count(n, op->piece_shard, true);
     uint8_t *buf = NULL;
     size_t len = 0;
     rc = bs_shard_cmd_encode(&op->piece, &buf, &len);
@@ -1549,13 +1562,15 @@ int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
     return 0;
 }
 
-int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status)
+int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status,
+                            uint64_t *first_id)
 {
     basalt_node_PlacementResult m = basalt_node_PlacementResult_init_zero;
     pb_istream_t is = pb_istream_from_buffer(buf, len);
     if (!pb_decode(&is, basalt_node_PlacementResult_fields, &m))
         return BS_EPROTO;
     *status = m.status;
+    *first_id = m.first_id;
     return 0;
 }
 
@@ -1586,11 +1601,12 @@ static bool dec_cmd(pb_istream_t *s, const pb_field_t *f, void **arg)
     return d->buf && pb_read(s, d->buf, d->len);
 }
 
-static void pd_answer(struct bs_rpc_call *call, int status)
+static void pd_answer(struct bs_rpc_call *call, int status, uint64_t first_id)
 {
     basalt_node_PlacementResult m = basalt_node_PlacementResult_init_zero;
     m.status = status;
-    uint8_t buf[16];
+    m.first_id = first_id;
+    uint8_t buf[32];
     pb_ostream_t os = pb_ostream_from_buffer(buf, sizeof(buf));
     if (pb_encode(&os, basalt_node_PlacementResult_fields, &m))
         (void)bs_rpc_call_reply(call, buf, os.bytes_written);
@@ -1601,13 +1617,11 @@ static void pd_answer(struct bs_rpc_call *call, int status)
 static void on_pd_applied(void *ctx, int status, const void *resp, size_t len)
 {
     struct pd_in *p = ctx;
-    (void)resp;
-    (void)len;
     if (status == BS_ENOTLEADER || status == BS_EDROPPED ||
         status == BS_ETIMEDOUT || status == BS_ESTOPPED)
         (void)bs_rpc_call_fail(p->call, status, NULL);
     else
-        pd_answer(p->call, status);
+        pd_answer(p->call, status, bs_node__pd_first_id(resp, len));
     free(p->cmd);
     free(p);
 }

@@ -32,10 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "log.h"
 
 #define MOD BS_NODE_MOD
@@ -145,6 +147,180 @@ int bs_node_parse_members(struct bs_node_opts *o, const char *s, char *errmsg)
     return 0;
 }
 
+/* --join and --labels (node.h). A self-contained block: its own element
+ * walker, so that each list is checked element by element with a message
+ * naming the element. */
+
+/* The next comma-separated element of *p (advanced past it and its comma):
+ * its start in *elem and its length in *len. Returns 0, 1 at the end of
+ * the list, or -1 for an empty element (",," or a trailing ','). */
+static int next_elem(const char **p, const char **elem, size_t *len)
+{
+    const char *s = *p, *comma;
+
+    if (*s == '\0')
+        return 1;
+    comma = strchr(s, ',');
+    *elem = s;
+    *len = comma ? (size_t)(comma - s) : strlen(s);
+    if (*len == 0)
+        return -1;
+    *p = comma ? comma + 1 : s + *len;
+    if (comma && comma[1] == '\0')
+        return -1; /* "a:1," : the empty element after the comma */
+    return 0;
+}
+
+/* Whether s[len] is HOST:PORT in shape: a host without blanks and a
+ * decimal port 0 .. 65535 after the last colon. */
+static bool join_addr_ok(const char *s, size_t len)
+{
+    const char *colon = NULL;
+    uint64_t port = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return false;
+        if (s[i] == ':')
+            colon = s + i;
+    }
+    if (colon == NULL || colon == s)
+        return false;
+    return parse_u64(colon + 1, len - (size_t)(colon + 1 - s), &port) &&
+           port <= 65535;
+}
+
+int bs_node_parse_join(struct bs_node_opts *o, const char *s, char *errmsg)
+{
+    const char *p = s, *e;
+    size_t len;
+    int r;
+
+    o->n_join = 0;
+    if (!s || !*s) {
+        seterr(errmsg, "--join: the list is empty (HOST:PORT[,HOST:PORT...])");
+        return BS_EINVAL;
+    }
+    while ((r = next_elem(&p, &e, &len)) == 0) {
+        if (len > BS_NODE_ADDR_MAX) {
+            seterr(errmsg,
+                   "--join: address \"%.40s...\" is longer than %d "
+                   "bytes",
+                   e, BS_NODE_ADDR_MAX);
+            goto err;
+        }
+        if (!join_addr_ok(e, len)) {
+            seterr(errmsg, "--join: \"%.*s\" is not HOST:PORT",
+                   (int)(len > 80 ? 80 : len), e);
+            goto err;
+        }
+        for (size_t i = 0; i < o->n_join; i++) {
+            if (strlen(o->join[i]) == len && memcmp(o->join[i], e, len) == 0) {
+                seterr(errmsg, "--join: \"%s\" appears twice", o->join[i]);
+                goto err;
+            }
+        }
+        if (o->n_join == BS_NODE_MAX_JOIN) {
+            seterr(errmsg, "--join: more than %d addresses", BS_NODE_MAX_JOIN);
+            goto err;
+        }
+        memcpy(o->join[o->n_join], e, len);
+        o->join[o->n_join][len] = '\0';
+        o->n_join++;
+    }
+    if (r < 0) {
+        seterr(errmsg, "--join: an empty address in \"%.80s\"", s);
+        goto err;
+    }
+    return 0;
+err:
+    o->n_join = 0;
+    return BS_EINVAL;
+}
+
+/* A label key or value character: printable ASCII or UTF-8, no blank,
+ * no ',' or '=' (they separate the list). */
+static bool label_char_ok(char c)
+{
+    return (unsigned char)c > ' ' && c != 0x7f && c != ',' && c != '=';
+}
+
+int bs_node_parse_labels(struct bs_node_opts *o, const char *s, char *errmsg)
+{
+    const size_t kmax = sizeof(o->label_keys[0]) - 1;
+    const size_t vmax = sizeof(o->label_values[0]) - 1;
+    const char *p = s, *e, *eq;
+    size_t len, klen, vlen;
+    int r;
+
+    o->n_labels = 0;
+    if (!s || !*s) {
+        seterr(errmsg,
+               "--labels: the list is empty (KEY=VALUE[,KEY=VALUE...])");
+        return BS_EINVAL;
+    }
+    while ((r = next_elem(&p, &e, &len)) == 0) {
+        int shown = (int)(len > 80 ? 80 : len);
+
+        eq = memchr(e, '=', len);
+        if (eq == NULL) {
+            seterr(errmsg,
+                   "--labels: \"%.*s\" has no '=' (expected "
+                   "KEY=VALUE)",
+                   shown, e);
+            goto err;
+        }
+        klen = (size_t)(eq - e);
+        vlen = len - klen - 1;
+        if (klen == 0 || vlen == 0) {
+            seterr(errmsg, "--labels: \"%.*s\" has an empty %s", shown, e,
+                   klen == 0 ? "key" : "value");
+            goto err;
+        }
+        if (klen > kmax || vlen > vmax) {
+            seterr(errmsg,
+                   "--labels: \"%.*s\": a key is at most %zu bytes, "
+                   "a value at most %zu",
+                   shown, e, kmax, vmax);
+            goto err;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (e + i != eq && !label_char_ok(e[i])) {
+                seterr(errmsg,
+                       "--labels: \"%.*s\" has a blank, a control "
+                       "character or a second '='",
+                       shown, e);
+                goto err;
+            }
+        }
+        for (size_t i = 0; i < o->n_labels; i++) {
+            if (strlen(o->label_keys[i]) == klen &&
+                memcmp(o->label_keys[i], e, klen) == 0) {
+                seterr(errmsg, "--labels: key \"%s\" appears twice",
+                       o->label_keys[i]);
+                goto err;
+            }
+        }
+        if (o->n_labels == BS_NODE_MAX_LABELS) {
+            seterr(errmsg, "--labels: more than %d labels", BS_NODE_MAX_LABELS);
+            goto err;
+        }
+        memcpy(o->label_keys[o->n_labels], e, klen);
+        o->label_keys[o->n_labels][klen] = '\0';
+        memcpy(o->label_values[o->n_labels], eq + 1, vlen);
+        o->label_values[o->n_labels][vlen] = '\0';
+        o->n_labels++;
+    }
+    if (r < 0) {
+        seterr(errmsg, "--labels: an empty element in \"%.80s\"", s);
+        goto err;
+    }
+    return 0;
+err:
+    o->n_labels = 0;
+    return BS_EINVAL;
+}
+
 static bool addr_ok(const char *a)
 {
     const char *colon = strrchr(a, ':');
@@ -156,8 +332,15 @@ static bool addr_ok(const char *a)
 
 int bs_node_opts_check(const struct bs_node_opts *o, char *errmsg)
 {
-    if (o->node_id == 0 || o->node_id > UINT32_MAX) {
-        seterr(errmsg, "--id must be a node id in 1 .. 4294967295");
+    if ((o->node_id == 0 && o->n_join == 0) || o->node_id > UINT32_MAX) {
+        seterr(errmsg, "--id must be a node id in 1 .. 4294967295 (it may "
+                       "be left out only with --join)");
+        return BS_EINVAL;
+    }
+    if (o->n_join > 0 && o->n_initial > 0) {
+        seterr(errmsg, "--join and --initial-cluster exclude each other: "
+                       "a node either bootstraps a new cluster or joins "
+                       "one");
         return BS_EINVAL;
     }
     if (!o->data_dir[0]) {
@@ -402,12 +585,24 @@ struct pd_fwd {
     bs_node_pd_done done;
     void *ctx;
     int status;
+    uint64_t first_id;
 };
+
+uint64_t bs_node__pd_first_id(const void *resp, size_t len)
+{
+    const uint8_t *b = resp;
+    uint64_t v = 0;
+    if (!b || len != 8)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
 
 static void task_pd_fwd_done(void *ctx, bool cancelled)
 {
     struct pd_fwd *f = ctx;
-    f->done(f->n, f->ctx, cancelled ? BS_ESTOPPED : f->status);
+    f->done(f->n, f->ctx, cancelled ? BS_ESTOPPED : f->status, f->first_id);
     free(f);
 }
 
@@ -420,13 +615,14 @@ static void on_pd_fwd(void *ctx, const struct bs_rpc_result *res)
     f->status = res->rc;
     if (res->rc == 0) {
         int64_t st = 0;
-        if (bs_rpc_pd_result_decode(res->data, res->len, &st) != 0)
+        if (bs_rpc_pd_result_decode(res->data, res->len, &st,
+                                    &f->first_id) != 0)
             f->status = BS_EPROTO;
         else
             f->status = (int)st;
     }
     if (bs_node__post(f->n, task_pd_fwd_done, f) != 0) {
-        f->done(f->n, f->ctx, BS_ENOMEM);
+        f->done(f->n, f->ctx, BS_ENOMEM, 0);
         free(f);
     }
 }
@@ -434,9 +630,7 @@ static void on_pd_fwd(void *ctx, const struct bs_rpc_result *res)
 static void pd_local_done(void *ctx, int status, const void *resp, size_t len)
 {
     struct pd_fwd *f = ctx;
-    (void)resp;
-    (void)len;
-    f->done(f->n, f->ctx, status);
+    f->done(f->n, f->ctx, status, bs_node__pd_first_id(resp, len));
     free(f);
 }
 
@@ -505,9 +699,11 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
     return rc;
 }
 
-static void reg_done(struct bs_node *n, void *ctx, int status)
+static void reg_done(struct bs_node *n, void *ctx, int status,
+                     uint64_t first_id)
 {
     (void)ctx;
+    (void)first_id;
     n->reg_busy = false;
     if (status == 0 || status == BS_ESTALE) {
         n->registered = true;
@@ -519,18 +715,37 @@ static void reg_done(struct bs_node *n, void *ctx, int status)
     }
 }
 
-static void report_done(struct bs_node *n, void *ctx, int status)
+static void report_done(struct bs_node *n, void *ctx, int status,
+                        uint64_t first_id)
 {
     (void)ctx;
+    (void)first_id;
     n->reg_busy = false;
     if (status != 0 && status != BS_ESTALE)
         bs_log(BS_LOG_DEBUG, MOD, "placement report failed err=%s",
                bs_strerror(status));
 }
 
+/* The labels of the options (--labels), as placement records them. */
+static void node_labels(const struct bs_node *n, struct bs_pd_node_info *info)
+{
+    info->n_labels = 0;
+    for (size_t i = 0; i < n->o.n_labels && i < BS_PD_MAX_LABELS; i++) {
+        struct bs_pd_label *l = &info->labels[info->n_labels++];
+        snprintf(l->key, sizeof(l->key), "%s", n->o.label_keys[i]);
+        snprintf(l->value, sizeof(l->value), "%s", n->o.label_values[i]);
+    }
+}
+
 static bool same_info(const struct bs_pd_node_info *a,
                       const struct bs_pd_node_info *b)
 {
+    if (a->n_labels != b->n_labels)
+        return false;
+    for (uint32_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i].key, b->labels[i].key) ||
+            strcmp(a->labels[i].value, b->labels[i].value))
+            return false;
     return !strcmp(a->client_addr, b->client_addr) &&
            !strcmp(a->peer_addr, b->peer_addr) &&
            !strcmp(a->http_addr, b->http_addr);
@@ -629,9 +844,8 @@ static void housekeeping(struct bs_node *n)
              n->o.client_addr);
     snprintf(info.peer_addr, sizeof(info.peer_addr), "%s", n->o.peer_addr);
     snprintf(info.http_addr, sizeof(info.http_addr), "%s", n->o.http_addr);
+    node_labels(n, &info);
     if (me && !same_info(&me->info, &info)) {
-        info.n_labels = me->info.n_labels;
-        memcpy(info.labels, me->info.labels, sizeof(info.labels));
         cmd.type = BS_PD_CMD_REGISTER_NODE;
         cmd.u.register_node.node = info;
         cmd.u.register_node.now = bs_node__now();
@@ -758,6 +972,8 @@ static void *loop_main(void *arg)
                 n->next_tick_ms = now + (uint64_t)n->o.tick_ms;
             bs_node__kv_tick(n);
             bs_node__admin_tick(n);
+            bs_node__pd_tick(n);
+            bs_node__mover_tick(n);
             if (n->ticks % (uint64_t)(1000 / n->o.tick_ms + 1) == 0)
                 housekeeping(n);
         }
@@ -928,6 +1144,141 @@ static int bootstrap(struct bs_node *n, char *errmsg)
     return rc;
 }
 
+/* ------------------------------------------------------------- joining */
+
+static int meta_u64(struct bs_eng_db *db, const char *key, uint64_t *v)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int rc = bs_eng_db_meta_get(db, key, &val, &len);
+    if (rc != 0)
+        return rc;
+    *v = 0;
+    if (len != 8) {
+        free(val);
+        return BS_ECORRUPT;
+    }
+    for (int i = 0; i < 8; i++)
+        *v |= (uint64_t)((uint8_t *)val)[i] << (8 * i);
+    free(val);
+    return 0;
+}
+
+static int meta_put_u64(struct bs_eng_db *db, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    return bs_eng_db_meta_put(db, key, b, 8);
+}
+
+/*
+ * --join: asks any of the given nodes (Admin.Join, answered by the
+ * placement leader) for an id, or, for a node that joined before, renews
+ * its addresses and learns the cluster's nodes. The join token is random
+ * and written to the data directory before the first attempt, so a join
+ * retried after a crash or a lost answer gets the same id back instead of
+ * creating a second node. The nodes answered become the candidates this
+ * node fetches placement's state from (n->o.initial; nothing bootstraps
+ * from them). Retries for up to 30 s: the cluster may be electing.
+ */
+static int join_cluster(struct bs_node *n, char *errmsg)
+{
+    uint64_t stored = 0;
+    int rc = meta_u64(n->db, "node_id", &stored);
+    if (rc != 0 && rc != BS_ENOTFOUND) {
+        seterr(errmsg, "%s: reading the node id: %s", n->db_dir,
+               bs_strerror(rc));
+        return rc;
+    }
+    if (stored && n->o.node_id && stored != n->o.node_id)
+        return 0; /* check_identity refuses it, naming both */
+    if (stored)
+        n->o.node_id = stored;
+    uint64_t token = 0;
+    rc = meta_u64(n->db, "join_token", &token);
+    if (rc == BS_ENOTFOUND) {
+        while (token == 0)
+            if (getrandom(&token, sizeof(token), 0) != sizeof(token))
+                token = bs_node__now() ^ (uint64_t)getpid() << 32;
+        rc = meta_put_u64(n->db, "join_token", token);
+    }
+    if (rc != 0) {
+        seterr(errmsg, "%s: the join token: %s", n->db_dir, bs_strerror(rc));
+        return rc;
+    }
+    struct bs_adm_join req;
+    memset(&req, 0, sizeof(req));
+    req.node_id = n->o.node_id;
+    req.join_token = token;
+    snprintf(req.client_addr, sizeof(req.client_addr), "%s", n->o.client_addr);
+    snprintf(req.peer_addr, sizeof(req.peer_addr), "%s", n->o.peer_addr);
+    snprintf(req.http_addr, sizeof(req.http_addr), "%s", n->o.http_addr);
+    for (size_t i = 0; i < n->o.n_labels && i < BS_ADM_MAX_LABELS; i++) {
+        snprintf(req.labels[i].key, sizeof(req.labels[i].key), "%s",
+                 n->o.label_keys[i]);
+        snprintf(req.labels[i].value, sizeof(req.labels[i].value), "%s",
+                 n->o.label_values[i]);
+        req.n_labels++;
+    }
+    char eps[BS_NODE_MAX_JOIN * (BS_NODE_ADDR_MAX + 1)] = "";
+    for (size_t i = 0; i < n->o.n_join; i++) {
+        strcat(eps, i ? "," : "");
+        strcat(eps, n->o.join[i]);
+    }
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    char em[BS_RPC_ERRMSG_LEN] = "";
+    rc = bs_adm_join_req_encode(&req, &body, &blen, em);
+    struct bs_rpc_conn *conn = NULL;
+    if (rc == 0)
+        rc = bs_rpc_conn_open(eps, &conn, em);
+    struct bs_adm_join resp;
+    memset(&resp, 0, sizeof(resp));
+    uint64_t until = bs_node__now() + 30000;
+    while (rc == 0) {
+        uint8_t *out = NULL;
+        size_t olen = 0;
+        rc = bs_rpc_conn_call(conn, BS_ADM_METHOD_JOIN, body, blen, 5000, &out,
+                              &olen, NULL, em);
+        if (rc == 0) {
+            rc = bs_adm_join_resp_decode(out, olen, &resp, em);
+            free(out);
+            break;
+        }
+        if (rc == BS_EEXIST || rc == BS_EINVAL || bs_node__now() >= until)
+            break;
+        bs_log(BS_LOG_INFO, MOD, "join: %s; retrying",
+               em[0] ? em : bs_strerror(rc));
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    bs_rpc_conn_close(conn);
+    free(body);
+    if (rc != 0) {
+        seterr(errmsg, "--join %s: %s", eps, em[0] ? em : bs_strerror(rc));
+        return rc;
+    }
+    n->o.node_id = resp.node_id;
+    n->o.n_initial = 0;
+    for (size_t i = 0; i < resp.n_nodes && n->o.n_initial < BS_NODE_MAX_INITIAL;
+         i++) {
+        const struct bs_adm_node *an = &resp.nodes[i];
+        if (an->id == resp.node_id || !an->peer_addr[0] ||
+            !strcmp(an->state, "removed"))
+            continue;
+        struct bs_node_member *m = &n->o.initial[n->o.n_initial++];
+        m->id = an->id;
+        snprintf(m->peer_addr, sizeof(m->peer_addr), "%s", an->peer_addr);
+    }
+    bs_log(BS_LOG_INFO, MOD,
+           "joined cluster=%016" PRIx64 " as node=%" PRIu64 " nodes=%zu",
+           resp.cluster_id, resp.node_id, resp.n_nodes);
+    bs_adm_join_free(&resp);
+    n->joined = true;
+    return 0;
+}
+
 /* Checks or records which node this data directory belongs to. */
 static int check_identity(struct bs_node *n, bool *fresh, char *errmsg)
 {
@@ -1007,6 +1358,8 @@ static void node_free(struct bs_node *n)
     if (!n)
         return;
     bs_pd_state_destroy(n->pd_copy);
+    bs_node__pd_svc_free(n);
+    bs_node__mover_free(n);
     free(n->q);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
@@ -1033,6 +1386,10 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
     n->start_ms = bs_node__now();
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
+    if (bs_node__pd_svc_init(n) != 0) {
+        node_free(n);
+        return BS_ENOMEM;
+    }
     bs_shard_limits_default(&n->limits);
     bs_rpc_limits_default(&n->rpc_limits);
     snprintf(n->db_dir, sizeof(n->db_dir), "%s/db", o->data_dir);
@@ -1052,6 +1409,12 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
         seterr(errmsg, "opening %s: %s", n->db_dir, em);
         node_free(n);
         return rc;
+    }
+    if (o->n_join > 0) {
+        rc = join_cluster(n, errmsg);
+        if (rc != 0)
+            goto err_db;
+        o = &n->o; /* the id and peers the cluster gave */
     }
     bool fresh = false;
     rc = check_identity(n, &fresh, errmsg);
@@ -1079,6 +1442,7 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
         seterr(errmsg, "peer transport: %s", em);
         goto err_client;
     }
+    bs_peer_net_set_snapshot_rate(n->net, o->snapshot_rate);
     for (size_t i = 0; i < o->n_initial; i++)
         if (o->initial[i].id != o->node_id)
             (void)bs_peer_net_set_addr(n->net, o->initial[i].id,
@@ -1124,6 +1488,8 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
         rc = bs_node__kv_register(n);
     if (rc == 0)
         rc = bs_node__admin_register(n);
+    if (rc == 0)
+        rc = bs_node__pd_svc_register(n);
     if (rc != 0) {
         seterr(errmsg, "creating the servers: %s",
                em[0] ? em : bs_strerror(rc));
@@ -1143,7 +1509,15 @@ int bs_node_start(const struct bs_node_opts *o, struct bs_node **out,
                bs_rpc_server_errmsg(n->client_srv));
         goto err_unstarted;
     }
-    if (fresh) {
+    if (fresh && n->joined) {
+        /* Nothing to create: replicas come from placement's moves. */
+        uint8_t one = 1;
+        rc = bs_eng_db_meta_put(n->db, "bootstrapped", &one, 1);
+        if (rc != 0) {
+            seterr(errmsg, "join: writing the marker: %s", bs_strerror(rc));
+            goto err_unstarted;
+        }
+    } else if (fresh) {
         rc = bootstrap(n, errmsg);
         if (rc != 0)
             goto err_unstarted;

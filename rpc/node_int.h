@@ -56,6 +56,23 @@ struct fwd_peer; /* kv_svc.c: the Forward stream to one peer */
 struct fwd_in;   /* kv_svc.c: a Forward stream from one peer */
 struct xfer_wait; /* admin_svc.c: a leadership transfer being waited on */
 
+/* pd_svc.c: what this node keeps per shard it holds: request counters
+ * for the heartbeat's rates, and, for the shards it leads, the ISR. */
+struct node_shard_stat {
+    uint64_t shard_id;
+    uint64_t reads, writes;           /* since start */
+    uint64_t reads_prev, writes_prev; /* at the last rate sample */
+    uint64_t read_qps, write_qps;     /* over the last heartbeat interval */
+    bool leading;                     /* the ISR below is current */
+    uint32_t n_isr;                   /* replicas in sync, leader included */
+    uint64_t isr[BS_RAFT_MAX_MEMBERS];
+    uint32_t voters;                  /* voters of the configuration */
+    uint32_t voters_in_sync;
+    uint64_t last_index;
+    struct bs_eng_progress prog[BS_RAFT_MAX_MEMBERS];
+    uint32_t n_prog;
+};
+
 /* The forward table: ids of forwarded requests in flight map to their op
  * by id & (size - 1) (a slot taken by an older op: the request goes as a
  * unary call instead). */
@@ -114,11 +131,30 @@ struct bs_node {
     bool pd_fetching;
     uint64_t pd_fetch_seq;
     bool reg_busy;     /* a REGISTER_NODE / report in flight */
+    bool joined;       /* started with --join (and answered) */
     bool transferring; /* stop: handing leaderships away */
     struct node_peer_seen seen[64];
     size_t n_seen;
     /* counters (loop thread; read racily by the metrics page) */
     uint64_t kv_requests, kv_errors, forwarded_out, forwarded_in;
+
+    /* ---- pd_svc.c (loop thread) */
+    struct bs_pd_sched_config sched; /* the options, defaults filled */
+    uint64_t max_lag_entries, max_lag_ms, heartbeat_ms;
+    struct node_shard_stat *sstats; /* owned, sorted by shard id */
+    size_t n_sstats, cap_sstats;
+    uint64_t next_hb_ms, last_rate_ms, next_isr_ms, next_duty_ms;
+    struct bs_pd_stats *pd_stats; /* owned; valid while pd_leading */
+    bool pd_leading;
+    uint64_t pd_lead_term;
+    uint32_t pd_inflight; /* maintenance / operator commands proposed */
+    uint64_t isr_shrinks, isr_expands, hb_sent, hb_failed, hb_received;
+    uint64_t ops_proposed, moves_steps;
+    /* ---- mover.c (loop thread) */
+    struct mover_step *steps; /* owned: last action per operator */
+    size_t n_steps, cap_steps;
+    uint64_t next_mover_ms;
+    uint64_t replicas_created, replicas_collected;
 };
 
 /* Posts a task to the loop (any thread). If the loop has stopped, runs it
@@ -136,7 +172,8 @@ bool bs_node__alive(struct bs_node *n, uint64_t node_id);
 /* Loop thread: proposes a placement command to shard 0 here if this node
  * leads it, else forwards it to the node that does. done(ctx, status)
  * runs on the loop thread (or cancelled, with BS_ESTOPPED, on any). */
-typedef void (*bs_node_pd_done)(struct bs_node *n, void *ctx, int status);
+typedef void (*bs_node_pd_done)(struct bs_node *n, void *ctx, int status,
+                                uint64_t first_id);
 int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
                         bs_node_pd_done done, void *ctx);
 
@@ -144,7 +181,11 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
  * the encoded bs_pd_cmd) and of its answer (PlacementResult: the status). */
 int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
                              size_t *out_len);
-int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status);
+int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status,
+                            uint64_t *first_id);
+/* The id a placement command allocated, from the response its apply gave
+ * the proposer (placement/sm.c: 8 bytes big-endian), 0 if none. */
+uint64_t bs_node__pd_first_id(const void *resp, size_t len);
 /* The body of PlacementState's answer (PlacementImage). decode: *img
  * malloc'd; BS_ETOOBIG beyond max bytes. */
 int bs_rpc_pd_image_encode(const uint8_t *img, size_t len, uint8_t **out,
@@ -189,6 +230,60 @@ void bs_node__kv_flush(struct bs_node *n);
 void bs_node__kv_free(struct bs_node *n);
 void bs_node__kv_tick(struct bs_node *n); /* retries ops waiting */
 void bs_node__kv_fail_waiting(struct bs_node *n);
+
+/* pd_svc.c: heartbeats, ISR, the placement leader's duties. */
+/* Fills n->sched and the ISR settings from the options; creates the
+ * stats table. 0 or BS_ENOMEM. */
+int bs_node__pd_svc_init(struct bs_node *n);
+void bs_node__pd_svc_free(struct bs_node *n);
+/* Registers Forward/Heartbeat on the peer server. */
+int bs_node__pd_svc_register(struct bs_node *n);
+/* Loop thread, every tick: ISR (every 200 ms), the heartbeat (every
+ * heartbeat interval), and on the placement leader maintenance and
+ * scheduling (every heartbeat interval). */
+void bs_node__pd_tick(struct bs_node *n);
+/* Loop thread: true if this node leads the placement group and its stats
+ * table is live. */
+bool bs_node__pd_leading(struct bs_node *n);
+/* Loop thread: the placement leader's stats table (NULL elsewhere). */
+const struct bs_pd_stats *bs_node__pd_stats(struct bs_node *n);
+/* Loop thread: the per-shard record (created on demand; NULL on
+ * out-of-memory). */
+struct node_shard_stat *bs_node__shard_stat(struct bs_node *n,
+                                            uint64_t shard_id);
+/* Loop thread: a request was served (or proposed) here for shard_id. */
+void bs_node__count(struct bs_node *n, uint64_t shard_id, bool write);
+/* Loop thread, before proposing a write to a shard led here: 0, or
+ * BS_EUNAVAIL with the reason in msg (>= 160 bytes) when fewer voters
+ * than min_insync_replicas are in sync. */
+int bs_node__isr_check(struct bs_node *n, uint64_t shard_id, char *msg);
+/* Wall-clock milliseconds: the `now` of placement commands and stats, so
+ * that a new placement leader reads the same clock as the old one. */
+uint64_t bs_node__wall_ms(void);
+/* The effective minimum ISR for a shard with `voters` voters. */
+uint32_t bs_node__min_insync(const struct bs_node *n, uint32_t voters);
+
+/* mover.c: operators executed here (shards led here), replicas created
+ * for operators that target this node, stale replicas collected. */
+void bs_node__mover_tick(struct bs_node *n);
+void bs_node__mover_free(struct bs_node *n);
+
+/* pd_admin.c: Admin Join, RemoveNode, Rebalance, IsrStatus, Split and
+ * Scheduler. Each is answered by the placement leader's node; any other
+ * node forwards the call there once over the peer channel (forwarded =
+ * it arrived that way: act or refuse, never forward again). Loop thread;
+ * takes the call (answers it, now or later). req borrowed. */
+enum bs_node_pd_admin {
+    BS_PD_ADMIN_JOIN,
+    BS_PD_ADMIN_REMOVE_NODE,
+    BS_PD_ADMIN_REBALANCE,
+    BS_PD_ADMIN_ISR_STATUS,
+    BS_PD_ADMIN_SPLIT,
+    BS_PD_ADMIN_SCHEDULER,
+};
+void bs_node__pd_admin(struct bs_node *n, enum bs_node_pd_admin kind,
+                       struct bs_rpc_call *call, const uint8_t *req,
+                       size_t len, bool forwarded);
 
 /* admin_svc.c */
 int bs_node__admin_register(struct bs_node *n);

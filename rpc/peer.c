@@ -21,9 +21,10 @@
  * A sender's transfer (p->cur), each edge with the function that takes it:
  *
  *   queued --poll: tx_start()--> SENDING (identity published under p->mu)
- *   SENDING --poll: tx_drive() while sent - acked < BS_PEER_SNAP_WINDOW
- *             and the stream accepts--> SENDING, or ALL_SENT after the
- *             chunk with last set
+ *   SENDING --poll: tx_drive() while sent - acked < BS_PEER_SNAP_WINDOW,
+ *             the bandwidth bucket has the chunk's bytes and the stream
+ *             accepts--> SENDING, or ALL_SENT after the chunk with last
+ *             set
  *   SENDING, ALL_SENT --snap_on_ack(): ack with done--> poll: tx_end(ok)
  *   SENDING, ALL_SENT --snap_on_down() / set_addr() set tx_err, or a send
  *             refused, or no ack for snap_timeout_ms--> poll: tx_end(fail)
@@ -146,6 +147,18 @@ struct bs_peer_net {
 
     uint8_t *chunk_buf; /* loop thread: one chunk of file data */
     struct stats st;
+
+    /* Snapshot bandwidth: one token bucket for every peer. The rate is
+     * set from any thread; the bucket belongs to the loop thread, which
+     * notices a new rate at its next poll. Tokens are milli-bytes, so that
+     * a refill of a few ms at a low rate loses nothing; they go negative
+     * when a chunk larger than the bucket is let through. */
+    atomic_uint_fast64_t snap_rate; /* bytes per second, 0 = unlimited */
+    uint64_t bucket_rate;           /* loop thread: the rate it follows */
+    int64_t bucket_mb;              /* loop thread: tokens */
+    uint64_t bucket_ms;             /* loop thread: last refill */
+    size_t poll_next;               /* loop thread: first peer polled */
+    atomic_uint_fast32_t snap_sending, snap_receiving;
 };
 
 static void inc(atomic_uint_fast64_t *c, uint64_t n)
@@ -725,6 +738,7 @@ static void tx_end(struct bs_peer_net *net, struct peer *p, bool ok,
     p->tx_live = false;
     p->tx_sending = false;
     pthread_mutex_unlock(&p->mu);
+    atomic_fetch_sub(&net->snap_sending, 1);
     if (ok) {
         inc(&net->st.snaps_sent, 1);
         bs_log(BS_LOG_INFO, MOD,
@@ -773,7 +787,7 @@ static int tx_start(struct bs_peer_net *net, struct peer *p, char *why,
     p->tx_err = 0;
     p->tx_last_ms = mono_ms();
     pthread_mutex_unlock(&p->mu);
-    (void)net;
+    atomic_fetch_add(&net->snap_sending, 1);
     return rc;
 }
 
@@ -845,7 +859,88 @@ static int tx_make_chunk(struct bs_peer_net *net, struct tx *t, char *why,
     return 0;
 }
 
-/* Advances p's transfer as far as the window and the stream allow. */
+/* ------------------------------------------------- snapshot bandwidth */
+
+/*
+ * Why a bucket of about 100 ms of the rate: a transfer stays smooth (no
+ * second-long bursts that Raft heartbeats on the same link queue behind)
+ * while a poll every few ms still finds whole chunks' worth of tokens. A
+ * chunk larger than the bucket (a low rate with 1 MiB chunks) goes once
+ * the bucket is full and leaves it in debt, so the average rate holds
+ * whatever the sizes. Rates above 2^44 bytes/s count as 2^44, to keep the
+ * arithmetic in 64 bits.
+ */
+#define BUCKET_MAX_RATE (1ull << 44)
+
+static int64_t bucket_cap_mb(const struct bs_peer_net *net, uint64_t rate)
+{
+    uint64_t cap = rate / 10;
+    if (cap < net->chunk_bytes)
+        cap = net->chunk_bytes;
+    return (int64_t)cap * 1000;
+}
+
+/* Loop thread, once per poll: follows the rate and refills the bucket. */
+static void bucket_refill(struct bs_peer_net *net, uint64_t now)
+{
+    uint64_t rate = atomic_load(&net->snap_rate);
+    if (rate > BUCKET_MAX_RATE)
+        rate = BUCKET_MAX_RATE;
+    if (rate != net->bucket_rate) {
+        /* A new rate starts with a full bucket. */
+        net->bucket_rate = rate;
+        net->bucket_mb = bucket_cap_mb(net, rate);
+        net->bucket_ms = now;
+        return;
+    }
+    if (rate == 0 || now <= net->bucket_ms)
+        return;
+    uint64_t el = now - net->bucket_ms;
+    net->bucket_ms = now;
+    if (el > 10000)
+        el = 10000; /* the bucket is full long before */
+    int64_t cap = bucket_cap_mb(net, rate);
+    net->bucket_mb += (int64_t)(el * rate); /* ms x bytes/s = milli-bytes */
+    if (net->bucket_mb > cap)
+        net->bucket_mb = cap;
+}
+
+/* Whether a chunk of n bytes may go now. */
+static bool bucket_allows(const struct bs_peer_net *net, size_t n)
+{
+    if (net->bucket_rate == 0)
+        return true;
+    int64_t need = (int64_t)n * 1000;
+    int64_t cap = bucket_cap_mb(net, net->bucket_rate);
+    return net->bucket_mb >= (need < cap ? need : cap);
+}
+
+static void bucket_take(struct bs_peer_net *net, size_t n)
+{
+    if (net->bucket_rate != 0)
+        net->bucket_mb -= (int64_t)n * 1000;
+}
+
+void bs_peer_net_set_snapshot_rate(struct bs_peer_net *net,
+                                   uint64_t bytes_per_sec)
+{
+    atomic_store(&net->snap_rate, bytes_per_sec);
+}
+
+void bs_peer_net_snapshot_stats(const struct bs_peer_net *net,
+                                uint32_t *sending, uint32_t *receiving,
+                                uint64_t *bytes_sent)
+{
+    if (sending)
+        *sending = (uint32_t)atomic_load(&net->snap_sending);
+    if (receiving)
+        *receiving = (uint32_t)atomic_load(&net->snap_receiving);
+    if (bytes_sent)
+        *bytes_sent = atomic_load(&net->st.snap_bytes_sent);
+}
+
+/* Advances p's transfer as far as the window, the bandwidth limit and the
+ * stream allow. */
 static void tx_drive(struct bs_peer_net *net, struct peer *p)
 {
     char why[BS_RPC_ERRMSG_LEN + 64] = "";
@@ -873,7 +968,11 @@ static void tx_drive(struct bs_peer_net *net, struct peer *p)
         tx_end(net, p, false, why);
         return;
     }
-    if (mono_ms() - last > net->snap_timeout_ms) {
+    /* With every chunk sent acknowledged and more to send, the transfer
+     * waits on this side (the bandwidth limit), not on the peer: that is
+     * no stall. The clock restarts when the next chunk goes (below). */
+    bool waiting_here = !t->all_sent && t->chunks_sent == acked;
+    if (!waiting_here && mono_ms() - last > net->snap_timeout_ms) {
         snprintf(why, sizeof(why), "no progress for %" PRIu64 " ms",
                  net->snap_timeout_ms);
         tx_end(net, p, false, why);
@@ -887,6 +986,9 @@ static void tx_drive(struct bs_peer_net *net, struct peer *p)
                 return;
             }
         }
+        /* Held back, not blocked: the next poll tries again. */
+        if (!bucket_allows(net, t->pend_len))
+            break;
         if (!t->first_sent) {
             pthread_mutex_lock(&p->mu);
             p->tx_sending = true;
@@ -901,6 +1003,12 @@ static void tx_drive(struct bs_peer_net *net, struct peer *p)
             tx_end(net, p, false, why);
             return;
         }
+        bucket_take(net, t->pend_len);
+        if (t->chunks_sent == acked) {
+            pthread_mutex_lock(&p->mu);
+            p->tx_last_ms = mono_ms();
+            pthread_mutex_unlock(&p->mu);
+        }
         inc(&net->st.snap_bytes_sent, t->pend_bytes);
         t->chunks_sent++;
         t->first_sent = true;
@@ -912,9 +1020,17 @@ static void tx_drive(struct bs_peer_net *net, struct peer *p)
 
 void bs_peer_net_poll(struct bs_peer_net *net)
 {
-    struct peer *p;
-    for (size_t i = 0; (p = peer_at(net, i)) != NULL; i++)
-        tx_drive(net, p);
+    bucket_refill(net, mono_ms());
+    pthread_mutex_lock(&net->mu);
+    size_t n = net->npeers;
+    pthread_mutex_unlock(&net->mu);
+    if (n == 0)
+        return;
+    /* Each poll starts at the next peer: with a bandwidth limit, the
+     * first peer polled gets the tokens, so the peers take turns. */
+    size_t first = net->poll_next++ % n;
+    for (size_t k = 0; k < n; k++)
+        tx_drive(net, peer_at(net, (first + k) % n));
 }
 
 bool bs_peer_net_busy(struct bs_peer_net *net)
@@ -1117,6 +1233,19 @@ static const struct bs_rpc_stream_ops raft_ops = {
 
 /* ------------------------------------------------ receiving images */
 
+/* x starts or stops assembling an image (the count of
+ * bs_peer_net_snapshot_stats). */
+static void rx_set_active(struct rx *x, bool active)
+{
+    if (x->active == active)
+        return;
+    x->active = active;
+    if (active)
+        atomic_fetch_add(&x->net->snap_receiving, 1);
+    else
+        atomic_fetch_sub(&x->net->snap_receiving, 1);
+}
+
 static void rx_abort(struct rx *x, const char *why)
 {
     if (!x->active)
@@ -1132,7 +1261,7 @@ static void rx_abort(struct rx *x, const char *why)
            why);
     remove_tree(x->dir);
     inc(&x->net->st.snaps_failed, 1);
-    x->active = false;
+    rx_set_active(x, false);
 }
 
 static void *snap_open(struct bs_rpc_sstream *s, void *ctx)
@@ -1221,7 +1350,7 @@ static int rx_begin(struct rx *x, const struct bs_rpc_snap_chunk *c, char *why,
     x->file[0] = '\0';
     x->off = x->bytes = x->chunks = 0;
     x->files = 0;
-    x->active = true;
+    rx_set_active(x, true);
     return 0;
 }
 
@@ -1314,7 +1443,7 @@ static int rx_finish(struct rx *x, char *why, size_t whylen)
     in->snap_.msg.snapshot.len = n;
     in->envs = &in->snap_;
     in->n = 1;
-    x->active = false; /* the directory is the receiver's now */
+    rx_set_active(x, false); /* the directory is the receiver's now */
     inc(&net->st.snaps_received, 1);
     bs_log(BS_LOG_INFO, MOD,
            "snapshot received from=%" PRIu64 " shard=%" PRIu64 " index=%" PRIu64

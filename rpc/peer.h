@@ -20,9 +20,10 @@
  * wrote; send() takes the image over (queues it; at most one image per peer
  * is in flight, BS_PEER_MAX_QUEUED_SNAPS wait behind it, more are refused)
  * and bs_peer_net_poll() pushes its chunks while fewer than
- * BS_PEER_SNAP_WINDOW are unacknowledged, so neither side ever holds a
- * whole image in memory. When the transfer ends, delivered or failed
- * (stream down, refused, no progress for snap_timeout_ms), the image
+ * BS_PEER_SNAP_WINDOW are unacknowledged (and the node's snapshot
+ * bandwidth limit allows: bs_peer_net_set_snapshot_rate), so neither side
+ * ever holds a whole image in memory. When the transfer ends, delivered or
+ * failed (stream down, refused, no progress for snap_timeout_ms), the image
  * directory is removed. A failed or refused image is not reported to the
  * Raft core; it sends a new one after its snapshot timeout.
  *
@@ -178,6 +179,30 @@ void bs_peer_net_poll(struct bs_peer_net *net);
 
 /* Loop thread: true while an image is in flight or queued. */
 bool bs_peer_net_busy(struct bs_peer_net *net);
+
+/*
+ * Limits the bytes of snapshot chunks this node sends (encoded, as they go
+ * on the wire; all peers together) to bytes_per_sec; 0 = unlimited (the
+ * default). A token bucket holding about 100 ms of the rate (at least one
+ * chunk): bs_peer_net_poll holds a chunk back until the bucket has its
+ * bytes, never blocking, and the peers' transfers take turns. Waiting for
+ * the bucket does not count as a stall (opts.snap_timeout_ms counts only
+ * while chunks sent are unacknowledged). Takes effect at the next poll,
+ * starting with a full bucket. Any thread.
+ */
+void bs_peer_net_set_snapshot_rate(struct bs_peer_net *net,
+                                   uint64_t bytes_per_sec);
+
+/*
+ * Snapshot transfers at this moment: *sending = images in flight to peers
+ * (at most one per peer; the queued ones are not counted), *receiving =
+ * images being assembled from peers, *bytes_sent = file bytes of chunks
+ * sent since create (stats' snap_bytes_sent). Any out pointer may be
+ * NULL. Any thread.
+ */
+void bs_peer_net_snapshot_stats(const struct bs_peer_net *net,
+                                uint32_t *sending, uint32_t *receiving,
+                                uint64_t *bytes_sent);
 
 struct bs_peer_net_stats {
     uint64_t batches_sent;     /* RaftBatches accepted by a stream */

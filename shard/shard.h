@@ -18,7 +18,7 @@
  *     compares), epoch / range / size checks, idempotent by Raft index;
  *   - reads (read.c): Range served from local state (linearizable reads are
  *     the store's business: it waits for ReadIndex or the lease first);
- *   - split (split.c).
+ *   - split (split.c), and where to split a shard by size (split_key.c).
  *
  * Layout of a shard CF (DESIGN.md section 3):
  *
@@ -556,5 +556,27 @@ struct bs_shard *bs_shard_sm_shard(void *sm);
  * own leader, before this replica applied the split), that state is kept
  * and only the old shard's upper keys are deleted.
  */
+
+/*
+ * Where to split s by size (split_key.c): the first of its live user keys,
+ * in key order, at which the running sum of key + value bytes (that key's
+ * included) reaches half of the shard's total; never the shard's first
+ * key, so both halves [start, key) and [key, end) hold at least one key.
+ * The key thus lies strictly inside the range and differs from its start.
+ *
+ * Reads the db (two full passes over the shard's data at one snapshot):
+ * O(shard size) time, O(1) memory. Meant for the loop thread that applies
+ * s, between batches, once a shard is past the split size (64 MiB by
+ * default), which bounds the cost.
+ *
+ * Returns 0 and *key (malloc'd, caller frees; *len may be 0 only for an
+ * empty key, which cannot occur: empty keys are refused at apply),
+ * BS_ENOTFOUND (fewer than 2 keys: no split possible), BS_EBUSY (writes
+ * are staged: call after the batch is written), BS_EIO / BS_ECORRUPT (the
+ * db; detail in bs_eng_db_errmsg) or BS_ENOMEM. *key is NULL on error.
+ */
+int bs_shard_middle_key(const struct bs_shard *s /* borrowed */,
+                        struct bs_eng_db *db, uint8_t **key /* out */,
+                        size_t *len /* out */);
 
 #endif

@@ -228,9 +228,20 @@ SHARD_BYTES=('\x10' '0' 'A' 'a' '\x90' '\xb0' '\xd0' '\xf0')
 shard_prefix() { printf "${SHARD_BYTES[$1]}"; }
 
 # node_cmd I: prints (NUL separated) the command line that starts node I.
+# A node added by node_add starts with --join (no --id: placement gives
+# it one) and its own extra flags (NODE_EXTRA[i]).
 node_cmd() {
     local i=$1 j ic=
-    if is_basalt; then
+    if is_basalt && [[ -n ${JOINED[i]:-} ]]; then
+        local -a extra=()
+        [[ -n ${NODE_EXTRA[i]:-} ]] && read -r -a extra <<<"${NODE_EXTRA[i]}"
+        printf '%s\0' "$BASALT" start --join "${JOINED[i]}" \
+            --data-dir "${DATA_DIR[i]}" \
+            --client-addr "127.0.0.1:${CLIENT_PORT[i]}" \
+            --peer-addr "127.0.0.1:${PEER_PORT[i]}" \
+            --http-addr "127.0.0.1:${HTTP_PORT[i]}" \
+            "${NODE_ARGS[@]}" "${extra[@]}"
+    elif is_basalt; then
         for ((j = 1; j <= NNODES; j++)); do
             ic+=${ic:+,}$j=127.0.0.1:${PEER_PORT[j]}
         done
@@ -281,6 +292,31 @@ node_start() {
     "${cmd[@]}" >>"${LOG[i]}" 2>&1 </dev/null &
     PID[i]=$!
     log "node $i started (pid ${PID[i]}, client $(endpoint "$i"))"
+}
+
+# node_add [FLAGS...]: starts node NNODES+1 with --join through the live
+# nodes' client endpoints (and FLAGS, e.g. --labels rack=r2). Placement
+# gives it the next free id, which is its number here as long as no id
+# was skipped. Sets ADDED to its number.
+declare -a JOINED=() NODE_EXTRA=()
+node_add() {
+    is_basalt || skip "node_add: etcd has no --join"
+    local i=$((NNODES + 1)) j eps=
+    for j in $(live_nodes); do eps+=${eps:+,}$(endpoint "$j"); done
+    free_port
+    CLIENT_PORT[i]=$PORT
+    free_port
+    PEER_PORT[i]=$PORT
+    free_port
+    HTTP_PORT[i]=$PORT
+    DATA_DIR[i]=$WORK/node$i
+    LOG[i]=$WORK/node$i.log
+    : >"${LOG[i]}"
+    JOINED[i]=$eps
+    NODE_EXTRA[i]="$*"
+    NNODES=$i
+    node_start "$i"
+    ADDED=$i
 }
 
 # node_alive I: node I's process is running.

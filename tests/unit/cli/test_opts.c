@@ -4,8 +4,10 @@
  * the value parsers (integers at their bounds and beyond, booleans,
  * HOST:PORT), `basalt start`'s options from flags, from a YAML file and
  * from both (flags win; errors name the flag, or the file, line and key),
- * and the byte-string helpers the clients print with (prefix range end,
- * text-or-hex).
+ * issue 5's options (--join and its exclusion of --initial-cluster,
+ * --labels, the placement and ISR settings, sizes with K/M/G) with
+ * node.c's list parsers, and the byte-string helpers the clients print with
+ * (prefix range end, text-or-hex).
  */
 #include <check.h>
 #include <stdio.h>
@@ -211,6 +213,55 @@ START_TEST(test_parse_uint)
 }
 END_TEST
 
+START_TEST(test_parse_size)
+{
+    static const struct {
+        const char *s;
+        uint64_t want;
+    } good[] = {
+        {"0", 0},
+        {"512", 512},
+        {"1K", 1024},
+        {"1k", 1024},
+        {"64M", 64ULL << 20},
+        {"64m", 64ULL << 20},
+        {"2G", 2ULL << 30},
+        {"3g", 3ULL << 30},
+        {"17179869183G", 17179869183ULL << 30}, /* the largest G */
+        {"18446744073709551615", UINT64_MAX},
+    };
+    static const char *const bad[] = {
+        "",    "K",    "M",   "1.5M", "1X",  "1KB", "1 K",          " 1K",
+        "-1K", "+1K",  "1KK", "0x10", "1e3", "1T",  "17179869184G", "1M ",
+        "k1",  "1 024"};
+    char r[BS_CLI_ERRMSG_SIZE];
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        v = 7;
+        ck_assert_msg(bs_cli_parse_size(good[i].s, 0, UINT64_MAX, &v, r) == 0,
+                      "%s: %s", good[i].s, r);
+        ck_assert_msg(v == good[i].want, "%s: got %llu", good[i].s,
+                      (unsigned long long)v);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = 7;
+        ck_assert_msg(bs_cli_parse_size(bad[i], 0, UINT64_MAX, &v, r) ==
+                          BS_EINVAL,
+                      "'%s' accepted", bad[i]);
+        ck_assert_uint_eq(v, 7); /* untouched on error */
+    }
+    /* The bounds apply to the value in bytes, suffix included. */
+    ck_assert_int_eq(bs_cli_parse_size("1K", 1024, 1024, &v, r), 0);
+    ck_assert_int_eq(bs_cli_parse_size("1023", 1024, 2048, &v, r), BS_EINVAL);
+    ck_assert_str_eq(r, "'1023' is not a size in 1024 .. 2048 bytes (a "
+                        "number, or with a suffix K, M or G: KiB, MiB, GiB)");
+    ck_assert_int_eq(bs_cli_parse_size("3K", 1024, 2048, &v, r), BS_EINVAL);
+    ck_assert_int_eq(bs_cli_parse_size("2K", 1024, 2048, &v, r), 0);
+    ck_assert_uint_eq(v, 2048);
+}
+END_TEST
+
 START_TEST(test_parse_bool)
 {
     char r[BS_CLI_ERRMSG_SIZE];
@@ -303,6 +354,239 @@ START_TEST(test_start_flags)
 }
 END_TEST
 
+/* Every placement, ISR, join and label flag lands in its field. */
+START_TEST(test_start_flags_issue5)
+{
+    char err[BS_CLI_ERRMSG_SIZE];
+    struct bs_node_opts o;
+    bool help;
+
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--labels", "rack=r1,zone=z-2", "--heartbeat-ms",
+                         "500", "--down-after-ms", "20000", "--max-lag-entries",
+                         "5000", "--max-lag-ms=7000", "--min-insync-replicas",
+                         "2", "--max-concurrent-moves", "5", "--split-size",
+                         "32M", "--split-qps", "1500", "--snapshot-rate", "8m",
+                         "--op-timeout-ms", "120000"),
+                    &o, &help, err),
+        0);
+    ck_assert_msg(err[0] == '\0', "%s", err);
+    ck_assert_uint_eq(o.n_labels, 2);
+    ck_assert_str_eq(o.label_keys[0], "rack");
+    ck_assert_str_eq(o.label_values[0], "r1");
+    ck_assert_str_eq(o.label_keys[1], "zone");
+    ck_assert_str_eq(o.label_values[1], "z-2");
+    ck_assert_uint_eq(o.heartbeat_ms, 500);
+    ck_assert_uint_eq(o.down_after_ms, 20000);
+    ck_assert_uint_eq(o.max_lag_entries, 5000);
+    ck_assert_uint_eq(o.max_lag_ms, 7000);
+    ck_assert_uint_eq(o.min_insync_replicas, 2);
+    ck_assert_uint_eq(o.max_concurrent_moves, 5);
+    ck_assert_uint_eq(o.split_size, 32ULL << 20);
+    ck_assert_uint_eq(o.split_qps, 1500);
+    ck_assert_uint_eq(o.snapshot_rate, 8ULL << 20);
+    ck_assert_uint_eq(o.op_timeout_ms, 120000);
+    ck_assert_uint_eq(o.n_join, 0);
+
+    /* Not given: 0, node.c's "the default". */
+    ck_assert_int_eq(start_parse(ARGV(BASE), &o, &help, err), 0);
+    ck_assert_uint_eq(o.n_labels, 0);
+    ck_assert_uint_eq(o.heartbeat_ms, 0);
+    ck_assert_uint_eq(o.down_after_ms, 0);
+    ck_assert_uint_eq(o.max_lag_entries, 0);
+    ck_assert_uint_eq(o.max_lag_ms, 0);
+    ck_assert_uint_eq(o.min_insync_replicas, 0);
+    ck_assert_uint_eq(o.max_concurrent_moves, 0);
+    ck_assert_uint_eq(o.split_size, 0);
+    ck_assert_uint_eq(o.split_qps, 0);
+    ck_assert_uint_eq(o.snapshot_rate, 0);
+    ck_assert_uint_eq(o.op_timeout_ms, 0);
+
+    /* 0 means "off" / "unlimited" where a flag takes it; sizes in bytes. */
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--split-qps", "0", "--snapshot-rate", "0",
+                         "--split-size", "1048576"),
+                    &o, &help, err),
+        0);
+    ck_assert_uint_eq(o.split_qps, 0);
+    ck_assert_uint_eq(o.snapshot_rate, 0);
+    ck_assert_uint_eq(o.split_size, 1048576);
+    /* The bounds. */
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--heartbeat-ms", "10", "--down-after-ms",
+                         "86400000", "--min-insync-replicas", "16",
+                         "--max-concurrent-moves", "1000", "--split-size", "1K",
+                         "--op-timeout-ms", "1000"),
+                    &o, &help, err),
+        0);
+    ck_assert_uint_eq(o.heartbeat_ms, 10);
+    ck_assert_uint_eq(o.down_after_ms, 86400000);
+    ck_assert_uint_eq(o.min_insync_replicas, 16);
+    ck_assert_uint_eq(o.max_concurrent_moves, 1000);
+    ck_assert_uint_eq(o.split_size, 1024);
+    ck_assert_uint_eq(o.op_timeout_ms, 1000);
+}
+END_TEST
+
+/* --join: --id becomes optional; --initial-cluster is refused with it,
+ * whichever source either comes from. */
+START_TEST(test_start_join)
+{
+    char err[BS_CLI_ERRMSG_SIZE];
+    struct bs_node_opts o;
+    bool help;
+    char *path;
+
+    ck_assert_int_eq(
+        start_parse(ARGV("start", "--join", "10.0.0.1:2379,10.0.0.2:2379",
+                         "--data-dir", "d", "--client-addr", "h:1",
+                         "--peer-addr", "h:2"),
+                    &o, &help, err),
+        0);
+    ck_assert_msg(err[0] == '\0', "%s", err);
+    ck_assert_uint_eq(o.node_id, 0); /* placement gives one */
+    ck_assert_uint_eq(o.n_join, 2);
+    ck_assert_str_eq(o.join[0], "10.0.0.1:2379");
+    ck_assert_str_eq(o.join[1], "10.0.0.2:2379");
+    ck_assert_uint_eq(o.n_initial, 0);
+
+    /* With --id too: the node asks for that id. */
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--join", "[::1]:2379"), &o, &help, err), 0);
+    ck_assert_uint_eq(o.node_id, 2);
+    ck_assert_uint_eq(o.n_join, 1);
+    ck_assert_str_eq(o.join[0], "[::1]:2379");
+
+    /* Without --join, --id is required and the message says why. */
+    ck_assert_int_eq(
+        start_parse(ARGV("start", "--data-dir", "d", "--client-addr", "h:1",
+                         "--peer-addr", "h:2"),
+                    &o, &help, err),
+        BS_EINVAL);
+    ck_assert_str_eq(err, "missing --id (or --join, to be given one)");
+
+    /* Both flags. */
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--join", "h:1", "--initial-cluster", "2=h:2"),
+                    &o, &help, err),
+        BS_EINVAL);
+    ck_assert_str_eq(err, "--join and --initial-cluster exclude each other: "
+                          "--join adds this node to a running cluster, "
+                          "--initial-cluster bootstraps a new one");
+    /* One from the file, one from a flag, either way round. */
+    path = write_tmp("initial-cluster: 2=h:2\n");
+    ck_assert_int_eq(start_parse(ARGV(BASE, "--config", path, "--join", "h:1"),
+                                 &o, &help, err),
+                     BS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "--join and --initial-cluster"));
+    unlink(path);
+    path = write_tmp("join: [h:1, h:3]\n");
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--config", path, "--initial-cluster", "2=h:2"),
+                    &o, &help, err),
+        BS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "--join and --initial-cluster"));
+    /* The file's join alone makes --id optional. */
+    ck_assert_int_eq(
+        start_parse(ARGV("start", "--config", path, "--data-dir", "d",
+                         "--client-addr", "h:1", "--peer-addr", "h:2"),
+                    &o, &help, err),
+        0);
+    ck_assert_uint_eq(o.n_join, 2);
+    ck_assert_str_eq(o.join[1], "h:3");
+    /* A flag replaces the file's list, it does not add to it. */
+    ck_assert_int_eq(start_parse(ARGV(BASE, "--config", path, "--join", "h:9"),
+                                 &o, &help, err),
+                     0);
+    ck_assert_uint_eq(o.n_join, 1);
+    ck_assert_str_eq(o.join[0], "h:9");
+    unlink(path);
+}
+END_TEST
+
+/* node.c's list parsers, called directly: what they accept, and a list
+ * refused leaves nothing half-parsed. */
+START_TEST(test_node_parse_lists)
+{
+    char err[BS_NODE_ERRMSG_SIZE], list[BS_NODE_MAX_JOIN * 16 + 32];
+    struct bs_node_opts o;
+    size_t off = 0;
+
+    bs_node_opts_init(&o);
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:1,b:2", err), 0);
+    ck_assert_uint_eq(o.n_join, 2);
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:1,b", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--join: \"b\" is not HOST:PORT");
+    ck_assert_uint_eq(o.n_join, 0);
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:1,,b:2", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--join: an empty address in \"a:1,,b:2\"");
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:1,", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_join(&o, ",a:1", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:1,a:1", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--join: \"a:1\" appears twice");
+    ck_assert_int_eq(bs_node_parse_join(&o, "a:70000", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_join(&o, ":1", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_join(&o, "a b:1", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_join(&o, "", err), BS_EINVAL);
+    for (int i = 0; i < BS_NODE_MAX_JOIN; i++)
+        off += (size_t)snprintf(list + off, sizeof(list) - off, "%sh%d:1",
+                                i ? "," : "", i);
+    ck_assert_int_eq(bs_node_parse_join(&o, list, err), 0);
+    ck_assert_uint_eq(o.n_join, BS_NODE_MAX_JOIN);
+    snprintf(list + off, sizeof(list) - off, ",one-more:1");
+    ck_assert_int_eq(bs_node_parse_join(&o, list, err), BS_EINVAL);
+    ck_assert_str_eq(err, "--join: more than 16 addresses");
+    ck_assert_uint_eq(o.n_join, 0);
+
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack=r1", err), 0);
+    ck_assert_uint_eq(o.n_labels, 1);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack=r1,rack=r2", err),
+                     BS_EINVAL);
+    ck_assert_str_eq(err, "--labels: key \"rack\" appears twice");
+    ck_assert_uint_eq(o.n_labels, 0);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--labels: \"rack\" has no '=' (expected "
+                          "KEY=VALUE)");
+    ck_assert_int_eq(bs_node_parse_labels(&o, "=r1", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--labels: \"=r1\" has an empty key");
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack=", err), BS_EINVAL);
+    ck_assert_str_eq(err, "--labels: \"rack=\" has an empty value");
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack=a=b", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "rack=a b", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "ra\tck=a", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "a=1,,b=2", err), BS_EINVAL);
+    ck_assert_int_eq(bs_node_parse_labels(&o, "", err), BS_EINVAL);
+    /* The longest key (63 bytes) and value (127) fit, one more does not. */
+    {
+        char lab[256];
+
+        memset(lab, 'k', 63);
+        lab[63] = '=';
+        memset(lab + 64, 'v', 127);
+        lab[191] = '\0';
+        ck_assert_int_eq(bs_node_parse_labels(&o, lab, err), 0);
+        ck_assert_uint_eq(strlen(o.label_keys[0]), 63);
+        ck_assert_uint_eq(strlen(o.label_values[0]), 127);
+        lab[191] = 'v';
+        lab[192] = '\0';
+        ck_assert_int_eq(bs_node_parse_labels(&o, lab, err), BS_EINVAL);
+        memmove(lab + 1, lab, 192);
+        lab[0] = 'k';
+        lab[64 + 127 + 1] = '\0'; /* a 64-byte key, 127-byte value */
+        ck_assert_int_eq(bs_node_parse_labels(&o, lab, err), BS_EINVAL);
+    }
+    off = 0;
+    for (int i = 0; i <= BS_NODE_MAX_LABELS; i++)
+        off += (size_t)snprintf(list + off, sizeof(list) - off, "%sk%d=v",
+                                i ? "," : "", i);
+    ck_assert_int_eq(bs_node_parse_labels(&o, list, err), BS_EINVAL);
+    ck_assert_str_eq(err, "--labels: more than 16 labels");
+    *strrchr(list, ',') = '\0'; /* exactly 16 */
+    ck_assert_int_eq(bs_node_parse_labels(&o, list, err), 0);
+    ck_assert_uint_eq(o.n_labels, BS_NODE_MAX_LABELS);
+}
+END_TEST
+
 START_TEST(test_start_defaults_and_restart)
 {
     char err[BS_CLI_ERRMSG_SIZE];
@@ -390,6 +674,51 @@ START_TEST(test_start_errors)
         {{BASE, "--initial-cluster", ""}, "--initial-cluster: "},
         {{BASE, "--config", "/nonexistent/basalt.yaml"},
          "--config: cannot open /nonexistent/basalt.yaml"},
+        /* issue 5: every new flag names itself, with the reason. */
+        {{BASE, "--heartbeat-ms", "9"},
+         "--heartbeat-ms: '9' is not an integer in 10 .. 60000"},
+        {{BASE, "--heartbeat-ms", "60001"}, "--heartbeat-ms: "},
+        {{BASE, "--down-after-ms", "abc"},
+         "--down-after-ms: 'abc' is not an integer in 100 .. 86400000"},
+        {{BASE, "--down-after-ms", "99"}, "--down-after-ms: "},
+        {{BASE, "--max-lag-entries", "0"},
+         "--max-lag-entries: '0' is not an "
+         "integer in 1 .. "},
+        {{BASE, "--max-lag-ms", "0"}, "--max-lag-ms: "},
+        {{BASE, "--max-lag-ms", "86400001"}, "--max-lag-ms: "},
+        {{BASE, "--min-insync-replicas", "0"},
+         "--min-insync-replicas: '0' is not an integer in 1 .. 16"},
+        {{BASE, "--min-insync-replicas", "17"}, "--min-insync-replicas: "},
+        {{BASE, "--max-concurrent-moves", "0"},
+         "--max-concurrent-moves: '0' is not an integer in 1 .. 1000"},
+        {{BASE, "--split-size", "1X"},
+         "--split-size: '1X' is not a size in 1024 .. 1125899906842624 "
+         "bytes"},
+        {{BASE, "--split-size", "1023"}, "--split-size: '1023' is not a size"},
+        {{BASE, "--split-size", "0"}, "--split-size: '0' is not a size"},
+        {{BASE, "--split-size", "1.5G"}, "--split-size: "},
+        {{BASE, "--split-qps", "-1"}, "--split-qps: '-1' is not an integer"},
+        {{BASE, "--split-qps", "1K"}, "--split-qps: "},
+        {{BASE, "--snapshot-rate", "fast"},
+         "--snapshot-rate: 'fast' is not a size in 0 .. "},
+        {{BASE, "--snapshot-rate", "2000000G"}, "--snapshot-rate: "},
+        {{BASE, "--op-timeout-ms", "999"},
+         "--op-timeout-ms: '999' is not an integer in 1000 .. 86400000"},
+        {{BASE, "--join", ""}, "--join: must not be empty (HOST:PORT,...)"},
+        {{BASE, "--join", "h"}, "--join: \"h\" is not HOST:PORT"},
+        {{BASE, "--join", "h:1,,h:2"}, "--join: an empty address in"},
+        {{BASE, "--join", "h:1,h:1"}, "--join: \"h:1\" appears twice"},
+        {{BASE, "--join", "::1:2379"},
+         "--join: '::1:2379': put an IPv6 host in brackets"},
+        {{BASE, "--labels", ""}, "--labels: must not be empty"},
+        {{BASE, "--labels", "rack"}, "--labels: \"rack\" has no '='"},
+        {{BASE, "--labels", "rack=r1,rack=r2"},
+         "--labels: key \"rack\" appears twice"},
+        {{BASE, "--labels", "rack="},
+         "--labels: \"rack=\" has an empty "
+         "value"},
+        {{BASE, "--join", "h:1", "--initial-cluster", "2=h:2"},
+         "--join and --initial-cluster exclude each other"},
     };
     char err[BS_CLI_ERRMSG_SIZE];
     struct bs_node_opts o;
@@ -409,6 +738,13 @@ START_TEST(test_start_errors)
                                  &o, &help, err),
                      BS_EINVAL);
     ck_assert_ptr_null(strstr(err + 1, "--initial-cluster"));
+    ck_assert_int_eq(start_parse(ARGV(BASE, "--join", "h:1,x"), &o, &help, err),
+                     BS_EINVAL);
+    ck_assert_ptr_null(strstr(err + 1, "--join"));
+    ck_assert_int_eq(
+        start_parse(ARGV(BASE, "--labels", "a=1,b"), &o, &help, err),
+        BS_EINVAL);
+    ck_assert_ptr_null(strstr(err + 1, "--labels"));
 }
 END_TEST
 
@@ -458,6 +794,66 @@ START_TEST(test_config_file_and_override)
     ck_assert(!o.lease_reads);
     ck_assert_int_eq(o.election_ticks, 15); /* still the file's */
     unlink(path);
+}
+END_TEST
+
+/* Every key of issue 5 in a file, as the flags spell them. */
+START_TEST(test_config_issue5_keys)
+{
+    char err[BS_CLI_ERRMSG_SIZE];
+    struct bs_node_opts o;
+    uint64_t set;
+    static const char doc[] = "join: 10.0.0.1:2379,10.0.0.2:2379\n"
+                              "labels: rack=r2,disk=ssd\n"
+                              "heartbeat-ms: 250\n"
+                              "down-after-ms: 9000\n"
+                              "max-lag-entries: 123\n"
+                              "max-lag-ms: 4567\n"
+                              "min-insync-replicas: 3\n"
+                              "max-concurrent-moves: 7\n"
+                              "split-size: 1G\n"
+                              "split-qps: 300\n"
+                              "snapshot-rate: 512K\n"
+                              "op-timeout-ms: 60000\n";
+    static const char maps[] = "labels:\n"
+                               "  rack: r3\n"
+                               "  zone: \"z1\"\n"
+                               "join:\n"
+                               "  - 10.0.0.5:2379\n"
+                               "  - 10.0.0.6:2379\n";
+
+    bs_node_opts_init(&o);
+    ck_assert_int_eq(bs_cli_config_parse("c.yaml", (const uint8_t *)doc,
+                                         strlen(doc), &o, &set, err),
+                     0);
+    ck_assert_uint_eq(o.n_join, 2);
+    ck_assert_str_eq(o.join[1], "10.0.0.2:2379");
+    ck_assert_uint_eq(o.n_labels, 2);
+    ck_assert_str_eq(o.label_keys[1], "disk");
+    ck_assert_str_eq(o.label_values[1], "ssd");
+    ck_assert_uint_eq(o.heartbeat_ms, 250);
+    ck_assert_uint_eq(o.down_after_ms, 9000);
+    ck_assert_uint_eq(o.max_lag_entries, 123);
+    ck_assert_uint_eq(o.max_lag_ms, 4567);
+    ck_assert_uint_eq(o.min_insync_replicas, 3);
+    ck_assert_uint_eq(o.max_concurrent_moves, 7);
+    ck_assert_uint_eq(o.split_size, 1ULL << 30);
+    ck_assert_uint_eq(o.split_qps, 300);
+    ck_assert_uint_eq(o.snapshot_rate, 512ULL << 10);
+    ck_assert_uint_eq(o.op_timeout_ms, 60000);
+    ck_assert_int_eq(__builtin_popcountll(set), 12);
+
+    /* labels as a mapping, join as a sequence. */
+    bs_node_opts_init(&o);
+    ck_assert_int_eq(bs_cli_config_parse("c.yaml", (const uint8_t *)maps,
+                                         strlen(maps), &o, &set, err),
+                     0);
+    ck_assert_uint_eq(o.n_labels, 2);
+    ck_assert_str_eq(o.label_keys[0], "rack");
+    ck_assert_str_eq(o.label_values[0], "r3");
+    ck_assert_str_eq(o.label_values[1], "z1");
+    ck_assert_uint_eq(o.n_join, 2);
+    ck_assert_str_eq(o.join[0], "10.0.0.5:2379");
 }
 END_TEST
 
@@ -511,6 +907,26 @@ START_TEST(test_config_errors)
                                          "4294967295)"},
         {"initial-cluster:\n  1: h:1,2=h:2\n",
          "c.yaml:2: initial-cluster: bad member '1'"},
+        {"split-size: 10X\n",
+         "c.yaml:1: split-size: '10X' is not a size in 1024 .. "
+         "1125899906842624 bytes (a number, or with a suffix K, M or G: "
+         "KiB, MiB, GiB)"},
+        {"heartbeat-ms: 1\n",
+         "c.yaml:1: heartbeat-ms: '1' is not an integer in 10 .. 60000"},
+        {"labels:\n  rack: [a]\n",
+         "c.yaml:2: labels: each label must be KEY: VALUE"},
+        {"labels:\n  rack: r1\n  rack: r2\n",
+         "c.yaml:2: labels: key \"rack\" appears twice"},
+        {"labels: rack\n",
+         "c.yaml:1: labels: \"rack\" has no '=' (expected KEY=VALUE)"},
+        {"join:\n  - [a]\n", "c.yaml:2: join: each address must be "
+                             "HOST:PORT"},
+        {"join:\n  - h:1,h:2\n", "c.yaml:2: join: bad address 'h:1,h:2'"},
+        {"join:\n  - nohost\n", "c.yaml:2: join: \"nohost\" is not HOST:PORT"},
+        {"join: []\n", "c.yaml:1: join: must not be empty (HOST:PORT,...)"},
+        {"join: {a: b}\n", "c.yaml:1: join: expected a single value"},
+        {"min-insync-replicas: 0\n",
+         "c.yaml:1: min-insync-replicas: '0' is not an integer in 1 .. 16"},
     };
     char err[BS_CLI_ERRMSG_SIZE];
     struct bs_node_opts o;
@@ -670,12 +1086,16 @@ static Suite *opts_suite(void)
 
     tc = tcase_create("values");
     tcase_add_test(tc, test_parse_uint);
+    tcase_add_test(tc, test_parse_size);
     tcase_add_test(tc, test_parse_bool);
     tcase_add_test(tc, test_check_addr);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("start");
     tcase_add_test(tc, test_start_flags);
+    tcase_add_test(tc, test_start_flags_issue5);
+    tcase_add_test(tc, test_start_join);
+    tcase_add_test(tc, test_node_parse_lists);
     tcase_add_test(tc, test_start_defaults_and_restart);
     tcase_add_test(tc, test_start_help);
     tcase_add_test(tc, test_start_errors);
@@ -683,6 +1103,7 @@ static Suite *opts_suite(void)
 
     tc = tcase_create("yaml");
     tcase_add_test(tc, test_config_file_and_override);
+    tcase_add_test(tc, test_config_issue5_keys);
     tcase_add_test(tc, test_config_members_mapping);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_config_empty_and_file_errors);

@@ -2,12 +2,13 @@
  * test_db.c - unit tests of engine/db.c: open/close/reopen, shard column
  * families that survive a reopen, unknown column families, metadata
  * records, write batches (atomicity, a batch never written), snapshots,
- * bounded iterators with seek/seek_for_prev, and errors (a path that is a
- * file, a db locked by another handle).
+ * bounded iterators with seek/seek_for_prev, a shard's size estimate, and
+ * errors (a path that is a file, a db locked by another handle).
  */
 #include "eng_fixture.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 
 #include "engine_int.h"
 
@@ -413,6 +414,100 @@ START_TEST(test_iter_bounds)
 }
 END_TEST
 
+/* Writes keys [from, to) of 10 bytes with vlen pseudo-random bytes each
+ * (incompressible) into shard, in batches of about 256 KiB. */
+static void fill(struct bs_eng_db *db, uint64_t shard, int from, int to,
+                 size_t vlen)
+{
+    struct bs_eng_wb *wb = bs_eng_wb_create();
+    ck_assert_ptr_nonnull(wb);
+    uint8_t *v = malloc(vlen);
+    uint64_t x = 0x9e3779b97f4a7c15ull + (uint64_t)from;
+    for (int i = from; i < to; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%09d", i);
+        for (size_t j = 0; j < vlen; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v[j] = (uint8_t)x;
+        }
+        ck_assert_int_eq(bs_eng_wb_put(wb, db, shard, k, 10, v, vlen), 0);
+        if (bs_eng_wb_bytes(wb) > (256u << 10)) {
+            ck_assert_int_eq(bs_eng_db_write(db, wb, false), 0);
+            bs_eng_wb_clear(wb);
+        }
+    }
+    ck_assert_int_eq(bs_eng_db_write(db, wb, false), 0);
+    bs_eng_wb_destroy(wb);
+    free(v);
+}
+
+/* The estimate follows the data of one shard only, in memtables (1 MiB
+ * write buffers here, so part of it is flushed on the way) and in SST
+ * files after a reopen. */
+START_TEST(test_shard_size)
+{
+    enum { N = 6000, VLEN = 300 };
+    const uint64_t raw = (uint64_t)N * (10 + VLEN);
+    char *dir = fx_tmpdir("db");
+    struct bs_eng_db *db = fx_open(dir);
+    ck_assert_int_eq(bs_eng_db_shard_create(db, 1), 0);
+    ck_assert_int_eq(bs_eng_db_shard_create(db, 2), 0);
+    uint64_t bytes = 1, keys = 1;
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, &bytes, &keys), 0);
+    ck_assert_uint_lt(bytes, 64u << 10);
+    ck_assert_uint_eq(keys, 0);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 99, &bytes, &keys), BS_ENOTFOUND);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, NULL, NULL), 0);
+
+    /* A few keys, all in the memtable (well under its 1 MiB). */
+    fill(db, 1, 0, 500, VLEN);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, &bytes, &keys), 0);
+    ck_assert_msg(bytes >= 500 * (10 + VLEN) * 8 / 10,
+                  "%" PRIu64 " bytes estimated for %d in a memtable", bytes,
+                  500 * (10 + VLEN));
+    ck_assert_uint_eq(keys, 500);
+
+    fill(db, 1, 500, N, VLEN);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, &bytes, &keys), 0);
+    ck_assert_msg(bytes >= raw * 8 / 10 && bytes <= raw * 4,
+                  "%" PRIu64 " bytes estimated for %" PRIu64, bytes, raw);
+    ck_assert_msg(keys >= N * 8 / 10 && keys <= N * 12 / 10,
+                  "%" PRIu64 " keys estimated for %d", keys, N);
+    uint64_t b1 = bytes;
+    /* Shard 2 holds nothing of it. */
+    uint64_t b2 = 0, k2 = 1;
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 2, &b2, &k2), 0);
+    ck_assert_uint_lt(b2, 64u << 10);
+    ck_assert_uint_eq(k2, 0);
+
+    /* Twice the keys: about twice the size. */
+    fill(db, 1, N, 2 * N, VLEN);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, &bytes, &keys), 0);
+    ck_assert_msg(bytes >= b1 + raw / 2,
+                  "%" PRIu64 " bytes after doubling, %" PRIu64 " before", bytes,
+                  b1);
+    ck_assert_msg(keys >= 2 * N * 8 / 10 && keys <= 2 * N * 12 / 10,
+                  "%" PRIu64 " keys estimated for %d", keys, 2 * N);
+
+    /* After a reopen (memtables recovered from the WAL, or flushed). */
+    bs_eng_db_close(db);
+    db = fx_open(dir);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 1, &bytes, &keys), 0);
+    ck_assert_msg(bytes >= 2 * raw * 8 / 10 && bytes <= 2 * raw * 4,
+                  "%" PRIu64 " bytes estimated after a reopen for %" PRIu64,
+                  bytes, 2 * raw);
+    ck_assert_msg(keys >= 2 * N * 8 / 10 && keys <= 2 * N * 12 / 10,
+                  "%" PRIu64 " keys estimated after a reopen for %d", keys,
+                  2 * N);
+    ck_assert_int_eq(bs_eng_db_shard_size(db, 2, &b2, &k2), 0);
+    ck_assert_uint_lt(b2, 64u << 10);
+    bs_eng_db_close(db);
+    fx_rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_open_errors)
 {
     char *dir = fx_tmpdir("db");
@@ -491,6 +586,7 @@ static Suite *db_suite(void)
     tcase_add_test(tc, test_wb_atomic);
     tcase_add_test(tc, test_snapshot_reads);
     tcase_add_test(tc, test_iter_bounds);
+    tcase_add_test(tc, test_shard_size);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_error_codes);
     suite_add_tcase(s, tc);

@@ -20,7 +20,11 @@
  *   - catch-up of a new replica through a snapshot after compaction;
  *   - split: a new group on every node, old shard refuses upper keys, both
  *     back after a restart; 70 splits applied in one round;
- *   - replica removal (destroyed, stays gone) and leadership transfer;
+ *   - replica removal, by conf change and by the node itself (destroyed,
+ *     stays gone), and leadership transfer;
+ *   - replication progress for the ISR: every member of a group led here,
+ *     when each was last caught up (a lagging follower's lag, a proposal
+ *     not yet acknowledged, a sleeping group);
  *   - unknown shards, malformed envelopes and a snapshot image of another
  *     shard are dropped without stopping the store.
  *
@@ -1130,6 +1134,47 @@ END_TEST
 
 /* ======================================== 8. unknown and bad messages */
 
+/* A replica removed by the node itself (a stale one, say): its pending
+ * requests end with an unknown outcome, its data and log go, it stays gone
+ * after a restart, and what the group sends it is dropped as unknown. */
+START_TEST(test_remove_replica_direct)
+{
+    struct sf_cluster c;
+    setup3(&c, "remove-direct");
+    int l = sf_leader(&c, 1);
+    int f = l % 3 + 1;
+    struct bs_eng_store *fs = c.nodes[f].store;
+    struct sf_req r = {0};
+    ck_assert_int_eq(bs_eng_store_read_index(fs, 1, sf_cb, &r), 0);
+    ck_assert_int_eq(bs_eng_store_remove_replica(fs, 1), 0);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(r.status, BS_ETIMEDOUT);
+    sf_req_free(&r);
+    struct bs_eng_group_info gi;
+    ck_assert_int_eq(bs_eng_store_group(fs, 1, &gi), BS_ENOTFOUND);
+    ck_assert(!bs_eng_db_shard_exists(c.nodes[f].db, 1));
+    ck_assert_uint_eq(stats(&c, f).groups, 0);
+    ck_assert_int_eq(bs_eng_store_remove_replica(fs, 1), BS_ENOTFOUND);
+    ck_assert_int_eq(bs_eng_store_remove_replica(fs, 7), BS_ENOTFOUND);
+
+    /* The other two still make a majority. */
+    uint64_t before = stats(&c, f).dropped_unknown;
+    ck_assert_int_eq(sf_put(&c, 1, "k", "1"), 0);
+    sf_run(&c, 300);
+    ck_assert_uint_gt(stats(&c, f).dropped_unknown, before);
+
+    sf_close(&c, f);
+    sf_open(&c, f);
+    ck_assert_int_eq(bs_eng_store_group(c.nodes[f].store, 1, &gi),
+                     BS_ENOTFOUND);
+    struct log_image im = log_capture(c.nodes[f].db, 1);
+    ck_assert_uint_eq(im.hs.term, 0);
+    ck_assert_uint_lt(im.last, im.first);
+    free(im.ents);
+    sf_destroy(&c);
+}
+END_TEST
+
 START_TEST(test_unknown_and_malformed)
 {
     struct sf_cluster c;
@@ -1275,6 +1320,175 @@ START_TEST(test_unknown_and_malformed)
 }
 END_TEST
 
+/* ====================================================== ISR progress */
+
+static size_t progress(struct sf_cluster *c, int i, uint64_t shard,
+                       struct bs_eng_progress *out, uint64_t *last)
+{
+    return bs_eng_store_progress(c->nodes[i].store, shard, out,
+                                 BS_RAFT_MAX_MEMBERS, last);
+}
+
+static const struct bs_eng_progress *
+progress_of(const struct bs_eng_progress *v, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    ck_abort_msg("replica %" PRIx64 " missing from the progress", id);
+    return NULL;
+}
+
+/* Every member of shard 1's current leader is caught up now. */
+static void assert_all_caught_up(struct sf_cluster *c)
+{
+    int l = sf_leader(c, 1);
+    ck_assert_int_ne(l, 0);
+    struct bs_eng_progress pr[BS_RAFT_MAX_MEMBERS];
+    uint64_t last = 0;
+    size_t n = progress(c, l, 1, pr, &last);
+    ck_assert_uint_eq(n, 3);
+    for (size_t k = 0; k < n; k++) {
+        ck_assert_msg(pr[k].match == last,
+                      "replica %" PRIx64 ": match %" PRIu64 " of %" PRIu64,
+                      pr[k].id, pr[k].match, last);
+        ck_assert_msg(pr[k].caught_up_ms == c->now_ms,
+                      "replica %" PRIx64 ": caught up %" PRIu64
+                      " ms ago although match is the last index",
+                      pr[k].id, c->now_ms - pr[k].caught_up_ms);
+    }
+}
+
+/* A leader reports every member, itself included; a follower cut off
+ * stops being caught up at the first entry it misses (not when it was cut
+ * off, not later) and its lag in time grows until it catches up again. */
+START_TEST(test_progress_lag)
+{
+    struct sf_cluster c;
+    setup3(&c, "isr");
+    sf_run(&c, 300);
+    int l = sf_leader(&c, 1);
+    struct bs_eng_progress pr[BS_RAFT_MAX_MEMBERS];
+    uint64_t last = 0;
+    ck_assert_uint_eq(progress(&c, l, 1, pr, &last), 3);
+    ck_assert_uint_eq(last, sf_info(&c, l, 1).commit);
+    for (int i = 1; i <= 3; i++)
+        (void)progress_of(pr, 3, BS_ENG_REPLICA_ID(i, 1));
+    assert_all_caught_up(&c);
+
+    /* Followers and unknown shards report nothing; a short array gets
+     * what fits and the count of all. */
+    int f = l % 3 + 1, g = f % 3 + 1;
+    last = 99;
+    ck_assert_uint_eq(progress(&c, f, 1, pr, &last), 0);
+    ck_assert_uint_eq(last, 0);
+    ck_assert_uint_eq(progress(&c, l, 42, pr, NULL), 0);
+    struct bs_eng_progress one[2];
+    memset(one, 0, sizeof(one));
+    ck_assert_uint_eq(bs_eng_store_progress(c.nodes[l].store, 1, one, 1, NULL),
+                      3);
+    ck_assert_uint_ne(one[0].id, 0);
+    ck_assert_uint_eq(one[1].id, 0);
+    ck_assert_uint_eq(bs_eng_store_progress(c.nodes[l].store, 1, NULL, 0, NULL),
+                      3);
+
+    /* f cut off with nothing to replicate: still caught up. */
+    sf_isolate(&c, f, true);
+    sf_run(&c, 500);
+    ck_assert_int_eq(sf_leader(&c, 1), l);
+    ck_assert_uint_eq(progress(&c, l, 1, pr, &last), 3);
+    ck_assert_uint_eq(progress_of(pr, 3, BS_ENG_REPLICA_ID(f, 1))->caught_up_ms,
+                      c.now_ms);
+
+    /* The first entry it misses starts its lag. */
+    uint64_t t_put = c.now_ms;
+    ck_assert_int_eq(sf_put(&c, 1, "b", "2"), 0);
+    sf_run(&c, 2000);
+    ck_assert_int_eq(sf_leader(&c, 1), l);
+    ck_assert_uint_eq(progress(&c, l, 1, pr, &last), 3);
+    const struct bs_eng_progress *pf =
+        progress_of(pr, 3, BS_ENG_REPLICA_ID(f, 1));
+    ck_assert_uint_lt(pf->match, last);
+    ck_assert_msg(pf->caught_up_ms <= t_put &&
+                      pf->caught_up_ms + (uint64_t)c.cfg.tick_ms >= t_put,
+                  "caught up at %" PRIu64 ", the put came at %" PRIu64,
+                  pf->caught_up_ms, t_put);
+    uint64_t was = pf->caught_up_ms;
+    ck_assert_uint_ge(c.now_ms - was, 2000);
+    const struct bs_eng_progress *pg =
+        progress_of(pr, 3, BS_ENG_REPLICA_ID(g, 1));
+    ck_assert_uint_eq(pg->match, last);
+    ck_assert_uint_eq(pg->caught_up_ms, c.now_ms);
+    const struct bs_eng_progress *pl =
+        progress_of(pr, 3, BS_ENG_REPLICA_ID(l, 1));
+    ck_assert_uint_eq(pl->match, last);
+    ck_assert_uint_eq(pl->caught_up_ms, c.now_ms);
+
+    /* More writes: its lag keeps counting from the first miss. */
+    ck_assert_int_eq(sf_put(&c, 1, "c", "3"), 0);
+    sf_run(&c, 1000);
+    ck_assert_uint_eq(progress(&c, l, 1, pr, &last), 3);
+    pf = progress_of(pr, 3, BS_ENG_REPLICA_ID(f, 1));
+    ck_assert_uint_eq(pf->caught_up_ms, was);
+
+    /* Healed: caught up again, lag 0, on whoever leads then. */
+    sf_isolate(&c, f, false);
+    ck_assert_int_ne(sf_wait_leader(&c, 1, 5000), 0);
+    settle(&c, 1);
+    sf_run(&c, 500);
+    assert_all_caught_up(&c);
+    sf_destroy(&c);
+}
+END_TEST
+
+/* A proposal not yet acknowledged puts every follower behind the leader's
+ * last index, the leader itself never. */
+START_TEST(test_progress_leader_ahead)
+{
+    struct sf_cluster c;
+    setup3(&c, "isr-ahead");
+    sf_run(&c, 300);
+    int l = sf_leader(&c, 1);
+    struct sf_req r = {0};
+    ck_assert_int_eq(sf_propose_put(&c, l, 1, "x", "y", &r), 0);
+    struct bs_eng_progress pr[BS_RAFT_MAX_MEMBERS];
+    uint64_t last = 0;
+    ck_assert_uint_eq(progress(&c, l, 1, pr, &last), 3);
+    for (size_t k = 0; k < 3; k++) {
+        if (pr[k].id == BS_ENG_REPLICA_ID(l, 1)) {
+            ck_assert_uint_eq(pr[k].match, last);
+            ck_assert_uint_eq(pr[k].caught_up_ms, c.now_ms);
+        } else {
+            ck_assert_uint_lt(pr[k].match, last);
+        }
+    }
+    ck_assert(sf_wait_req(&c, &r, 2000));
+    ck_assert_int_eq(r.status, 0);
+    sf_req_free(&r);
+    settle(&c, 1);
+    assert_all_caught_up(&c);
+    sf_destroy(&c);
+}
+END_TEST
+
+/* A sleeping leader samples nothing, yet its caught-up followers stay
+ * caught up (refreshed on read). */
+START_TEST(test_progress_hibernating)
+{
+    struct sf_cluster c;
+    sf_init(&c, 3, "isr-hib");
+    c.cfg.hibernate_ticks = 20;
+    start3(&c);
+    sf_run(&c, 40 * 100);
+    int l = sf_leader(&c, 1);
+    ck_assert(sf_info(&c, l, 1).asleep);
+    sf_run(&c, 3000);
+    ck_assert(sf_info(&c, l, 1).asleep);
+    assert_all_caught_up(&c);
+    sf_destroy(&c);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1291,7 +1505,11 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_snapshot_catch_up);
     tcase_add_test(tc, test_split);
     tcase_add_test(tc, test_remove_replica_and_transfer);
+    tcase_add_test(tc, test_remove_replica_direct);
     tcase_add_test(tc, test_unknown_and_malformed);
+    tcase_add_test(tc, test_progress_lag);
+    tcase_add_test(tc, test_progress_leader_ahead);
+    tcase_add_test(tc, test_progress_hibernating);
     suite_add_tcase(s, tc);
     /* Many groups on one node (64+ column families): slow under
      * valgrind. */

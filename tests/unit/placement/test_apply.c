@@ -527,6 +527,9 @@ START_TEST(test_node_removal_and_heartbeats)
 {
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(3, 8, 3, &idx);
+    /* A fourth node, so that three remain for three replicas per shard
+     * (bs_pd_can_decommission). */
+    register_node(st, &idx, 4);
     /* Node 1 holds replicas: draining is fine, removal is not. */
     set_state(st, &idx, 1, BS_PD_NODE_DRAINING, 0);
     set_state(st, &idx, 1, BS_PD_NODE_REMOVED, BS_EBUSY);
@@ -556,15 +559,17 @@ START_TEST(test_node_removal_and_heartbeats)
 
     /* A fresh node with no replicas: drain, remove, then it is gone for
      * good (heartbeat stale, re-registration refused, no replica may be
-     * placed on it). */
-    register_node(st, &idx, 4);
-    set_state(st, &idx, 4, BS_PD_NODE_DRAINING, 0);
-    set_state(st, &idx, 4, BS_PD_NODE_REMOVED, 0);
-    hb.u.heartbeat.node_id = 4;
+     * placed on it). One decommission at a time: node 1's is cancelled
+     * first. */
+    set_state(st, &idx, 1, BS_PD_NODE_UP, 0);
+    register_node(st, &idx, 5);
+    set_state(st, &idx, 5, BS_PD_NODE_DRAINING, 0);
+    set_state(st, &idx, 5, BS_PD_NODE_REMOVED, 0);
+    hb.u.heartbeat.node_id = 5;
     hb.u.heartbeat.now = 9000;
     assert_refused_unchanged(st, &idx, &hb, BS_ESTALE);
     struct bs_pd_cmd reg = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&reg.u.register_node.node, 4);
+    th_node_info(&reg.u.register_node.node, 5);
     assert_refused_unchanged(st, &idx, &reg, BS_EEXIST);
     uint64_t rid = th_alloc(st, &idx, BS_PD_ID_REPLICA, 1);
     const struct bs_pd_shard *s = bs_pd_shard_find(st, 1);
@@ -575,10 +580,10 @@ START_TEST(test_node_removal_and_heartbeats)
     memcpy(rc.u.replica_change.replicas, s->replicas,
            3 * sizeof(struct bs_pd_replica));
     rc.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
+        (struct bs_pd_replica){BS_ENG_REPLICA_ID(5, rid), 5,
                                BS_PD_ROLE_LEARNER};
     assert_refused_unchanged(st, &idx, &rc, BS_EINVAL);
-    ck_assert_uint_eq(bs_pd_node_count(st), 4); /* the id stays taken */
+    ck_assert_uint_eq(bs_pd_node_count(st), 5); /* the id stays taken */
     bs_pd_state_destroy(st);
 }
 END_TEST

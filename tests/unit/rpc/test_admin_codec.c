@@ -1,7 +1,8 @@
 /*
  * test_admin_codec.c - unit tests of rpc/admin_codec.c: every encoder and
  * decoder round-trips edge-case values of its structs (cluster status,
- * shard info, ping, etcd's Status, MemberList and Compact); encoders
+ * shard info, ping, join, remove node, rebalance, ISR status, split,
+ * scheduler, etcd's Status, MemberList and Compact); encoders
  * refuse structs the decoders would refuse; decoders refuse malformed,
  * truncated, out-of-domain and oversized input with the right code and a
  * message, leak nothing (run under the valgrind or asan setup) and
@@ -106,6 +107,12 @@ static void fill_samples(void)
     sample_nodes[0].alive = true;
     sample_nodes[0].replicas = 3;
     sample_nodes[0].leaders = 2;
+    strcpy(sample_nodes[0].state, "up");
+    strcpy(sample_nodes[0].rack, "rack-1");
+    sample_nodes[0].used_bytes = 1ULL << 30;
+    sample_nodes[0].capacity_bytes = 1ULL << 40;
+    sample_nodes[0].available_bytes = (1ULL << 40) - (1ULL << 30);
+    sample_nodes[0].heard_ms_ago = 250;
     /* All defaults: an empty submessage, still an element. */
     sample_nodes[1].id = 0;
     /* Longest addresses; id at the top of its range. */
@@ -114,6 +121,11 @@ static void fill_samples(void)
     memset(sample_nodes[2].peer_addr, 'p', BS_ADM_ADDR_MAX);
     memset(sample_nodes[2].http_addr, 'h', BS_ADM_ADDR_MAX);
     sample_nodes[2].replicas = UINT32_MAX;
+    memset(sample_nodes[2].state, 's', sizeof sample_nodes[2].state - 1);
+    memset(sample_nodes[2].rack, 'r', sizeof sample_nodes[2].rack - 1);
+    sample_nodes[2].used_bytes = UINT64_MAX;
+    sample_nodes[2].capacity_bytes = UINT64_MAX;
+    sample_nodes[2].heard_ms_ago = UINT64_MAX;
 
     /* The first shard: no lower bound, key "m" up. */
     sample_shards[0].id = 1;
@@ -173,6 +185,12 @@ static void check_node_eq(const struct bs_adm_node *a,
     ck_assert_int_eq(a->alive, b->alive);
     ck_assert_uint_eq(a->replicas, b->replicas);
     ck_assert_uint_eq(a->leaders, b->leaders);
+    ck_assert_str_eq(a->state, b->state);
+    ck_assert_str_eq(a->rack, b->rack);
+    ck_assert_uint_eq(a->used_bytes, b->used_bytes);
+    ck_assert_uint_eq(a->capacity_bytes, b->capacity_bytes);
+    ck_assert_uint_eq(a->available_bytes, b->available_bytes);
+    ck_assert_uint_eq(a->heard_ms_ago, b->heard_ms_ago);
 }
 
 static void check_shard_eq(const struct bs_adm_shard *a,
@@ -197,6 +215,171 @@ static void check_shard_eq(const struct bs_adm_shard *a,
         ck_assert_uint_eq(a->replicas[i].match, b->replicas[i].match);
         ck_assert_int_eq(a->replicas[i].in_sync, b->replicas[i].in_sync);
     }
+}
+
+/* Operators: a planned move, a running split with a binary key, an
+ * all-default element, and one at every limit (a key of BS_ADM_MAX_KEY
+ * bytes: not in the fuzzed encodings, which must stay small). */
+static struct bs_adm_op sample_ops[4];
+static uint8_t sample_op_key[BS_ADM_MAX_KEY];
+
+static void fill_ops(void)
+{
+    memset(sample_ops, 0, sizeof sample_ops);
+    strcpy(sample_ops[0].kind, "move");
+    strcpy(sample_ops[0].reason, "balance-replicas");
+    sample_ops[0].shard_id = 5;
+    sample_ops[0].from_node = 1;
+    sample_ops[0].to_node = 4;
+    sample_ops[1].id = 17;
+    strcpy(sample_ops[1].kind, "split");
+    strcpy(sample_ops[1].reason, "size");
+    sample_ops[1].shard_id = 6;
+    sample_ops[1].split_key = (uint8_t *)"m\0\xff";
+    sample_ops[1].split_key_len = 3;
+    sample_ops[1].age_ms = 1500;
+    sample_ops[3].id = UINT64_MAX;
+    memset(sample_ops[3].kind, 'k', sizeof sample_ops[3].kind - 1);
+    memset(sample_ops[3].reason, 'r', sizeof sample_ops[3].reason - 1);
+    sample_ops[3].shard_id = UINT64_MAX;
+    sample_ops[3].from_node = UINT64_MAX;
+    sample_ops[3].to_node = UINT64_MAX;
+    memset(sample_op_key, 'x', sizeof sample_op_key);
+    sample_ops[3].split_key = sample_op_key;
+    sample_ops[3].split_key_len = sizeof sample_op_key;
+    sample_ops[3].age_ms = UINT64_MAX;
+}
+
+static void check_op_eq(const struct bs_adm_op *a, const struct bs_adm_op *b)
+{
+    ck_assert_uint_eq(a->id, b->id);
+    ck_assert_str_eq(a->kind, b->kind);
+    ck_assert_str_eq(a->reason, b->reason);
+    ck_assert_uint_eq(a->shard_id, b->shard_id);
+    ck_assert_uint_eq(a->from_node, b->from_node);
+    ck_assert_uint_eq(a->to_node, b->to_node);
+    ck_assert(bs_test_bytes_eq(a->split_key, a->split_key_len, b->split_key,
+                               b->split_key_len));
+    ck_assert_uint_eq(a->age_ms, b->age_ms);
+}
+
+/* ISR shards: a typical one, a full Raft group at the top of every
+ * range, an all-default element. */
+static struct bs_adm_isr_shard sample_isr[3];
+
+static void fill_isr(void)
+{
+    memset(sample_isr, 0, sizeof sample_isr);
+    sample_isr[0].shard_id = 1;
+    sample_isr[0].leader_node = 2;
+    sample_isr[0].term = 7;
+    sample_isr[0].commit = 1000;
+    sample_isr[0].min_insync = 2;
+    sample_isr[0].n_replicas = 3;
+    for (uint32_t i = 0; i < 3; i++) {
+        struct bs_adm_isr_replica *r = &sample_isr[0].replicas[i];
+
+        r->replica_id = 11 + i;
+        r->node_id = 1 + i;
+        r->learner = i == 2;
+        r->match = 1000 - 10 * i;
+        r->lag_entries = 10 * i;
+        r->lag_ms = 5 * i;
+        r->in_sync = i != 2;
+    }
+    sample_isr[0].size_bytes = 1 << 20;
+    sample_isr[0].keys = 5000;
+    sample_isr[0].read_qps = 300;
+    sample_isr[0].write_qps = 40;
+    sample_isr[0].reported_ms_ago = 900;
+    sample_isr[1].shard_id = UINT64_MAX;
+    sample_isr[1].min_insync = UINT32_MAX;
+    sample_isr[1].n_replicas = BS_RAFT_MAX_MEMBERS;
+    for (uint32_t i = 0; i < BS_RAFT_MAX_MEMBERS; i++) {
+        sample_isr[1].replicas[i].replica_id = 100 + i;
+        sample_isr[1].replicas[i].lag_ms = UINT64_MAX;
+    }
+    sample_isr[1].reported_ms_ago = UINT64_MAX;
+}
+
+static void check_isr_eq(const struct bs_adm_isr_shard *a,
+                         const struct bs_adm_isr_shard *b)
+{
+    ck_assert_uint_eq(a->shard_id, b->shard_id);
+    ck_assert_uint_eq(a->leader_node, b->leader_node);
+    ck_assert_uint_eq(a->term, b->term);
+    ck_assert_uint_eq(a->commit, b->commit);
+    ck_assert_uint_eq(a->min_insync, b->min_insync);
+    ck_assert_uint_eq(a->n_replicas, b->n_replicas);
+    for (uint32_t i = 0; i < a->n_replicas; i++) {
+        const struct bs_adm_isr_replica *x = &a->replicas[i];
+        const struct bs_adm_isr_replica *y = &b->replicas[i];
+
+        ck_assert_uint_eq(x->replica_id, y->replica_id);
+        ck_assert_uint_eq(x->node_id, y->node_id);
+        ck_assert_int_eq(x->learner, y->learner);
+        ck_assert_uint_eq(x->match, y->match);
+        ck_assert_uint_eq(x->lag_entries, y->lag_entries);
+        ck_assert_uint_eq(x->lag_ms, y->lag_ms);
+        ck_assert_int_eq(x->in_sync, y->in_sync);
+    }
+    ck_assert_uint_eq(a->size_bytes, b->size_bytes);
+    ck_assert_uint_eq(a->keys, b->keys);
+    ck_assert_uint_eq(a->read_qps, b->read_qps);
+    ck_assert_uint_eq(a->write_qps, b->write_qps);
+    ck_assert_uint_eq(a->reported_ms_ago, b->reported_ms_ago);
+}
+
+/* A join request with three labels (one with an empty value). */
+static struct bs_adm_join sample_join_req(void)
+{
+    struct bs_adm_join j;
+
+    memset(&j, 0, sizeof j);
+    j.join_token = 0x1234567890abcdefULL;
+    strcpy(j.client_addr, "10.0.0.4:2379");
+    strcpy(j.peer_addr, "10.0.0.4:2380");
+    strcpy(j.http_addr, "10.0.0.4:8080");
+    strcpy(j.labels[0].key, "rack");
+    strcpy(j.labels[0].value, "r2");
+    strcpy(j.labels[1].key, "zone");
+    strcpy(j.labels[1].value, "eu-1");
+    strcpy(j.labels[2].key, "ssd");
+    j.n_labels = 3;
+    return j;
+}
+
+static struct bs_adm_sched sample_sched(void)
+{
+    struct bs_adm_sched s;
+
+    memset(&s, 0, sizeof s);
+    fill_ops();
+    strcpy(s.action, "pause");
+    s.paused = true;
+    s.max_concurrent_moves = 4;
+    s.split_size = 96ULL << 20;
+    s.split_qps = 2000;
+    s.down_after_ms = 30000;
+    s.max_lag_entries = 1000;
+    s.max_lag_ms = 5000;
+    s.snapshot_rate = 64ULL << 20;
+    s.ops = sample_ops;
+    s.n_ops = 3;
+    s.ops_finished = 12;
+    s.ops_cancelled = 3;
+    return s;
+}
+
+/* Every byte of p[n] is zero: what a failed decode leaves. */
+static bool all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0)
+            return false;
+    return true;
 }
 
 /* ------------------------------------------------------ round trips */
@@ -426,6 +609,326 @@ START_TEST(test_etcd_round_trip)
 }
 END_TEST
 
+START_TEST(test_join_round_trip)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_join j = sample_join_req(), got;
+    uint8_t *buf, *cp;
+    size_t len;
+
+    /* The request carries the joining node's side only. */
+    j.node_id = 9;
+    j.cluster_id = 5;
+    fill_samples();
+    j.nodes = sample_nodes;
+    j.n_nodes = 3;
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_join_req_decode(cp, len, &got, err), 0);
+    free(cp);
+    ck_assert_uint_eq(got.node_id, 9);
+    ck_assert_uint_eq(got.join_token, j.join_token);
+    ck_assert_uint_eq(got.cluster_id, 0);
+    ck_assert_str_eq(got.client_addr, j.client_addr);
+    ck_assert_str_eq(got.peer_addr, j.peer_addr);
+    ck_assert_str_eq(got.http_addr, j.http_addr);
+    ck_assert_uint_eq(got.n_labels, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        ck_assert_str_eq(got.labels[i].key, j.labels[i].key);
+        ck_assert_str_eq(got.labels[i].value, j.labels[i].value);
+    }
+    ck_assert_ptr_null(got.nodes);
+    ck_assert_uint_eq(got.n_nodes, 0);
+    bs_adm_join_free(&got);
+
+    /* Every label, every string at its longest. */
+    j.n_labels = BS_ADM_MAX_LABELS;
+    for (uint32_t i = 0; i < BS_ADM_MAX_LABELS; i++) {
+        memset(j.labels[i].key, 'a' + (char)i, BS_ADM_LABEL_KEY_MAX);
+        j.labels[i].key[BS_ADM_LABEL_KEY_MAX] = '\0';
+        memset(j.labels[i].value, 'A' + (char)i, BS_ADM_LABEL_MAX);
+        j.labels[i].value[BS_ADM_LABEL_MAX] = '\0';
+    }
+    memset(j.client_addr, 'c', BS_ADM_ADDR_MAX);
+    j.client_addr[BS_ADM_ADDR_MAX] = '\0';
+    j.join_token = UINT64_MAX;
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_join_req_decode(buf, len, &got, err), 0);
+    free(buf);
+    ck_assert_str_eq(got.client_addr, j.client_addr);
+    ck_assert_uint_eq(got.join_token, UINT64_MAX);
+    ck_assert_uint_eq(got.n_labels, BS_ADM_MAX_LABELS);
+    for (uint32_t i = 0; i < BS_ADM_MAX_LABELS; i++) {
+        ck_assert_str_eq(got.labels[i].key, j.labels[i].key);
+        ck_assert_str_eq(got.labels[i].value, j.labels[i].value);
+    }
+    bs_adm_join_free(&got);
+
+    /* The response: the id, the cluster, every node with the fields of
+     * NodeStatus 8-13; owned copies of the nodes. */
+    ck_assert_int_eq(bs_adm_join_resp_encode(&j, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_join_resp_decode(cp, len, &got, err), 0);
+    free(cp);
+    ck_assert_uint_eq(got.node_id, 9);
+    ck_assert_uint_eq(got.cluster_id, 5);
+    ck_assert_uint_eq(got.join_token, 0);
+    ck_assert_str_eq(got.client_addr, "");
+    ck_assert_uint_eq(got.n_labels, 0);
+    ck_assert_uint_eq(got.n_nodes, 3);
+    for (size_t i = 0; i < 3; i++)
+        check_node_eq(&got.nodes[i], &sample_nodes[i]);
+    bs_adm_join_free(&got);
+    ck_assert_ptr_null(got.nodes);
+    ck_assert_uint_eq(got.n_nodes, 0);
+    bs_adm_join_free(&got);
+    bs_adm_join_free(NULL);
+
+    /* Nothing at all: zero bytes, and back. */
+    memset(&j, 0, sizeof j);
+    ck_assert_int_eq(bs_adm_join_resp_encode(&j, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(bs_adm_join_resp_decode(buf, len, &got, err), 0);
+    ck_assert(all_zero(&got, sizeof got));
+    free(buf);
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(bs_adm_join_req_decode(buf, len, &got, err), 0);
+    ck_assert(all_zero(&got, sizeof got));
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_remove_split_round_trip)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_remove r = {0}, gr;
+    struct bs_adm_split sp = {0}, gs;
+    uint8_t *buf, *cp;
+    size_t len;
+
+    r.node_id = 3;
+    r.cancel = true;
+    strcpy(r.state, "draining");
+    r.replicas = 12;
+    ck_assert_int_eq(bs_adm_remove_req_encode(&r, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_remove_req_decode(buf, len, &gr, err), 0);
+    free(buf);
+    ck_assert_uint_eq(gr.node_id, 3);
+    ck_assert(gr.cancel);
+    ck_assert_str_eq(gr.state, "");
+    ck_assert_uint_eq(gr.replicas, 0);
+    ck_assert_int_eq(bs_adm_remove_resp_encode(&r, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_remove_resp_decode(buf, len, &gr, err), 0);
+    free(buf);
+    ck_assert_uint_eq(gr.node_id, 3);
+    ck_assert(!gr.cancel);
+    ck_assert_str_eq(gr.state, "draining");
+    ck_assert_uint_eq(gr.replicas, 12);
+    /* The longest state; the top of every range. */
+    memset(r.state, 's', sizeof r.state - 1);
+    r.node_id = UINT64_MAX;
+    r.replicas = UINT32_MAX;
+    ck_assert_int_eq(bs_adm_remove_resp_encode(&r, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_remove_resp_decode(buf, len, &gr, err), 0);
+    free(buf);
+    ck_assert_str_eq(gr.state, r.state);
+    ck_assert_uint_eq(gr.node_id, UINT64_MAX);
+    ck_assert_uint_eq(gr.replicas, UINT32_MAX);
+
+    /* A binary split key, copied; then the longest key; then none. */
+    sp.shard_id = 9;
+    sp.key = (uint8_t *)"m\0n";
+    sp.key_len = 3;
+    sp.op_id = 77;
+    sp.new_shard_id = 10;
+    ck_assert_int_eq(bs_adm_split_req_encode(&sp, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_split_req_decode(cp, len, &gs, err), 0);
+    free(cp);
+    ck_assert_uint_eq(gs.shard_id, 9);
+    ck_assert(bs_test_bytes_eq(gs.key, gs.key_len, "m\0n", 3));
+    ck_assert_uint_eq(gs.op_id + gs.new_shard_id, 0);
+    free(gs.key);
+    sp.key = calloc(1, BS_ADM_MAX_KEY);
+    sp.key_len = BS_ADM_MAX_KEY;
+    ck_assert_int_eq(bs_adm_split_req_encode(&sp, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_split_req_decode(buf, len, &gs, err), 0);
+    free(buf);
+    ck_assert(bs_test_bytes_eq(gs.key, gs.key_len, sp.key, sp.key_len));
+    free(gs.key);
+    free(sp.key);
+    sp.key = NULL;
+    sp.key_len = 0;
+    ck_assert_int_eq(bs_adm_split_req_encode(&sp, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_split_req_decode(buf, len, &gs, err), 0);
+    free(buf);
+    ck_assert_ptr_null(gs.key);
+    ck_assert_uint_eq(gs.key_len, 0);
+    ck_assert_uint_eq(gs.shard_id, 9);
+
+    ck_assert_int_eq(bs_adm_split_resp_encode(&sp, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_split_resp_decode(buf, len, &gs, err), 0);
+    free(buf);
+    ck_assert_uint_eq(gs.op_id, 77);
+    ck_assert_uint_eq(gs.new_shard_id, 10);
+    ck_assert_uint_eq(gs.shard_id, 0);
+    ck_assert_ptr_null(gs.key);
+}
+END_TEST
+
+START_TEST(test_rebalance_sched_round_trip)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_rebalance r = {0}, gr;
+    struct bs_adm_sched s = sample_sched(), gs;
+    uint8_t *buf, *cp;
+    size_t len;
+
+    r.dry_run = true;
+    r.max_moves = UINT32_MAX;
+    r.plan = sample_ops;
+    r.n_plan = 2;
+    r.in_flight = sample_ops + 2;
+    r.n_in_flight = 2;
+    ck_assert_int_eq(bs_adm_rebalance_req_encode(&r, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_rebalance_req_decode(buf, len, &gr, err), 0);
+    free(buf);
+    ck_assert(gr.dry_run);
+    ck_assert_uint_eq(gr.max_moves, UINT32_MAX);
+    ck_assert_ptr_null(gr.plan);
+    ck_assert_uint_eq(gr.n_plan + gr.n_in_flight, 0);
+
+    /* plan and in_flight stay apart; split keys are owned copies. */
+    ck_assert_int_eq(bs_adm_rebalance_resp_encode(&r, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_rebalance_resp_decode(cp, len, &gr, err), 0);
+    free(cp);
+    ck_assert(!gr.dry_run);
+    ck_assert_uint_eq(gr.max_moves, 0);
+    ck_assert_uint_eq(gr.n_plan, 2);
+    ck_assert_uint_eq(gr.n_in_flight, 2);
+    for (size_t i = 0; i < 2; i++) {
+        check_op_eq(&gr.plan[i], &sample_ops[i]);
+        check_op_eq(&gr.in_flight[i], &sample_ops[2 + i]);
+    }
+    ck_assert_ptr_null(gr.plan[0].split_key);
+    ck_assert_ptr_null(gr.in_flight[0].split_key);
+    bs_adm_rebalance_free(&gr);
+    ck_assert_ptr_null(gr.plan);
+    ck_assert_uint_eq(gr.n_in_flight, 0);
+    bs_adm_rebalance_free(&gr);
+    bs_adm_rebalance_free(NULL);
+
+    /* Only operators in flight; nothing at all. */
+    r.n_plan = 0;
+    r.plan = NULL;
+    ck_assert_int_eq(bs_adm_rebalance_resp_encode(&r, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_rebalance_resp_decode(buf, len, &gr, err), 0);
+    free(buf);
+    ck_assert_ptr_null(gr.plan);
+    ck_assert_uint_eq(gr.n_in_flight, 2);
+    check_op_eq(&gr.in_flight[1], &sample_ops[3]);
+    bs_adm_rebalance_free(&gr);
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(bs_adm_rebalance_resp_encode(&r, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(bs_adm_rebalance_resp_decode(buf, len, &gr, err), 0);
+    ck_assert(all_zero(&gr, sizeof gr));
+    free(buf);
+
+    /* The scheduler: the request carries the action only. */
+    ck_assert_int_eq(bs_adm_sched_req_encode(&s, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_sched_req_decode(buf, len, &gs, err), 0);
+    free(buf);
+    ck_assert_str_eq(gs.action, "pause");
+    ck_assert(!gs.paused);
+    ck_assert_uint_eq(gs.split_size, 0);
+    ck_assert_ptr_null(gs.ops);
+    bs_adm_sched_free(&gs);
+
+    s.n_ops = 4;
+    ck_assert_int_eq(bs_adm_sched_resp_encode(&s, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_sched_resp_decode(cp, len, &gs, err), 0);
+    free(cp);
+    ck_assert_str_eq(gs.action, "");
+    ck_assert(gs.paused);
+    ck_assert_uint_eq(gs.max_concurrent_moves, 4);
+    ck_assert_uint_eq(gs.split_size, 96ULL << 20);
+    ck_assert_uint_eq(gs.split_qps, 2000);
+    ck_assert_uint_eq(gs.down_after_ms, 30000);
+    ck_assert_uint_eq(gs.max_lag_entries, 1000);
+    ck_assert_uint_eq(gs.max_lag_ms, 5000);
+    ck_assert_uint_eq(gs.snapshot_rate, 64ULL << 20);
+    ck_assert_uint_eq(gs.ops_finished, 12);
+    ck_assert_uint_eq(gs.ops_cancelled, 3);
+    ck_assert_uint_eq(gs.n_ops, 4);
+    for (size_t i = 0; i < 4; i++)
+        check_op_eq(&gs.ops[i], &sample_ops[i]);
+    bs_adm_sched_free(&gs);
+    ck_assert_ptr_null(gs.ops);
+    ck_assert_uint_eq(gs.n_ops, 0);
+    bs_adm_sched_free(&gs);
+    bs_adm_sched_free(NULL);
+
+    /* The longest action; an empty one is the empty message. */
+    memset(s.action, 'a', sizeof s.action - 1);
+    ck_assert_int_eq(bs_adm_sched_req_encode(&s, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_sched_req_decode(buf, len, &gs, err), 0);
+    free(buf);
+    ck_assert_str_eq(gs.action, s.action);
+    s.action[0] = '\0';
+    ck_assert_int_eq(bs_adm_sched_req_encode(&s, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_isr_round_trip)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_isr_shard *got;
+    uint8_t *buf, *cp;
+    size_t len, n;
+    uint64_t id;
+
+    ck_assert_int_eq(bs_adm_isr_req_encode(UINT64_MAX, &buf, &len, err), 0);
+    ck_assert_int_eq(bs_adm_isr_req_decode(buf, len, &id, err), 0);
+    ck_assert_uint_eq(id, UINT64_MAX);
+    free(buf);
+    /* 0 = every shard: the empty message. */
+    ck_assert_int_eq(bs_adm_isr_req_encode(0, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(bs_adm_isr_req_decode(buf, len, &id, err), 0);
+    ck_assert_uint_eq(id, 0);
+    free(buf);
+
+    fill_isr();
+    ck_assert_int_eq(bs_adm_isr_resp_encode(sample_isr, 3, &buf, &len, err), 0);
+    cp = exact(buf, len);
+    free(buf);
+    ck_assert_int_eq(bs_adm_isr_resp_decode(cp, len, &got, &n, err), 0);
+    free(cp);
+    ck_assert_uint_eq(n, 3);
+    for (size_t i = 0; i < 3; i++)
+        check_isr_eq(&got[i], &sample_isr[i]);
+    free(got);
+
+    ck_assert_int_eq(bs_adm_isr_resp_encode(NULL, 0, &buf, &len, err), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(bs_adm_isr_resp_decode(buf, len, &got, &n, err), 0);
+    ck_assert_ptr_null(got);
+    ck_assert_uint_eq(n, 0);
+    free(buf);
+}
+END_TEST
+
 /* ------------------------------------------------- encoders refuse */
 
 START_TEST(test_encode_refuses)
@@ -492,6 +995,183 @@ START_TEST(test_encode_refuses)
 }
 END_TEST
 
+/* Asserts that an encoder refused: BS_EINVAL, no buffer, err naming
+ * what. */
+static void refused(int rc, const uint8_t *buf, size_t len, const char *err,
+                    const char *what)
+{
+    ck_assert_msg(rc == BS_EINVAL, "got %s, want BS_EINVAL (%s)",
+                  bs_err_name(rc), what);
+    ck_assert_ptr_null(buf);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_msg(strstr(err, what) != NULL, "'%s' does not name %s", err,
+                  what);
+}
+
+START_TEST(test_encode_refuses_new)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_status st;
+    struct bs_adm_join j;
+    struct bs_adm_remove rm = {0};
+    struct bs_adm_rebalance rb = {0};
+    struct bs_adm_sched s;
+    struct bs_adm_split sp = {0};
+    static uint8_t big[BS_ADM_MAX_KEY + 1];
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    /* NodeStatus 8-13 wherever a NodeStatus is. */
+    st = sample_status();
+    memset(sample_nodes[1].state, 'x', sizeof sample_nodes[1].state);
+    rc = bs_adm_status_encode(&st, &buf, &len, err);
+    refused(rc, buf, len, err, "nodes[1].state");
+    st = sample_status();
+    memset(sample_nodes[2].rack, 'x', sizeof sample_nodes[2].rack);
+    rc = bs_adm_status_encode(&st, &buf, &len, err);
+    refused(rc, buf, len, err, "nodes[2].rack");
+    memset(&j, 0, sizeof j);
+    j.nodes = sample_nodes;
+    j.n_nodes = 3;
+    rc = bs_adm_join_resp_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "nodes[2].rack");
+    fill_samples();
+    memset(sample_nodes[0].http_addr, 'x', sizeof sample_nodes[0].http_addr);
+    rc = bs_adm_join_resp_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "nodes[0].http_addr");
+    /* The request does not carry the nodes. */
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    free(buf);
+    fill_samples();
+    j.n_nodes = BS_ADM_MAX_NODES + 1;
+    rc = bs_adm_join_resp_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "nodes");
+    j.nodes = NULL;
+    j.n_nodes = 1;
+    rc = bs_adm_join_resp_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "NULL");
+
+    /* The join request: addresses, labels, their count. */
+    j = sample_join_req();
+    memset(j.peer_addr, 'p', sizeof j.peer_addr);
+    rc = bs_adm_join_req_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "peer_addr");
+    j = sample_join_req();
+    memset(j.labels[1].value, 'v', sizeof j.labels[1].value);
+    rc = bs_adm_join_req_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "labels[1].value");
+    j = sample_join_req();
+    memset(j.labels[2].key, 'k', sizeof j.labels[2].key);
+    rc = bs_adm_join_req_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "labels[2].key");
+    /* A label beyond n_labels is not looked at. */
+    j = sample_join_req();
+    memset(j.labels[3].key, 'k', sizeof j.labels[3].key);
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    free(buf);
+    j.n_labels = BS_ADM_MAX_LABELS + 1;
+    rc = bs_adm_join_req_encode(&j, &buf, &len, err);
+    refused(rc, buf, len, err, "labels");
+    /* The response does not carry the labels. */
+    ck_assert_int_eq(bs_adm_join_resp_encode(&j, &buf, &len, err), 0);
+    free(buf);
+
+    /* RemoveNode: the response's state; the request has none. */
+    memset(rm.state, 's', sizeof rm.state);
+    rc = bs_adm_remove_resp_encode(&rm, &buf, &len, err);
+    refused(rc, buf, len, err, "state");
+    ck_assert_int_eq(bs_adm_remove_req_encode(&rm, &buf, &len, err), 0);
+    free(buf);
+
+    /* Operators: strings, split keys, counts, arrays. */
+    fill_ops();
+    rb.plan = sample_ops;
+    rb.n_plan = 2;
+    rb.in_flight = sample_ops + 2;
+    rb.n_in_flight = 2;
+    memset(sample_ops[0].kind, 'k', sizeof sample_ops[0].kind);
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "plan[0].kind");
+    fill_ops();
+    memset(sample_ops[3].reason, 'r', sizeof sample_ops[3].reason);
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "in_flight[1].reason");
+    /* The request carries no operator. */
+    ck_assert_int_eq(bs_adm_rebalance_req_encode(&rb, &buf, &len, err), 0);
+    free(buf);
+    fill_ops();
+    sample_ops[1].split_key = big;
+    sample_ops[1].split_key_len = sizeof big;
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "plan[1].split_key");
+    sample_ops[1].split_key = NULL;
+    sample_ops[1].split_key_len = 1;
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "plan[1].split_key");
+    fill_ops();
+    rb.in_flight = NULL;
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "in_flight");
+    /* BS_ADM_MAX_OPS holds for the whole message (checked before any
+     * element is looked at). */
+    rb.n_plan = BS_ADM_MAX_OPS / 2 + 1;
+    rb.n_in_flight = BS_ADM_MAX_OPS / 2;
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "operators");
+    rb.n_plan = SIZE_MAX;
+    rb.n_in_flight = 2;
+    rc = bs_adm_rebalance_resp_encode(&rb, &buf, &len, err);
+    refused(rc, buf, len, err, "operators");
+
+    s = sample_sched();
+    memset(sample_ops[2].kind, 'k', sizeof sample_ops[2].kind);
+    rc = bs_adm_sched_resp_encode(&s, &buf, &len, err);
+    refused(rc, buf, len, err, "operators[2].kind");
+    /* The request carries the action only. */
+    ck_assert_int_eq(bs_adm_sched_req_encode(&s, &buf, &len, err), 0);
+    free(buf);
+    s = sample_sched();
+    s.n_ops = BS_ADM_MAX_OPS + 1;
+    rc = bs_adm_sched_resp_encode(&s, &buf, &len, err);
+    refused(rc, buf, len, err, "operators");
+    s = sample_sched();
+    memset(s.action, 'a', sizeof s.action);
+    rc = bs_adm_sched_req_encode(&s, &buf, &len, err);
+    refused(rc, buf, len, err, "action");
+    ck_assert_int_eq(bs_adm_sched_resp_encode(&s, &buf, &len, err), 0);
+    free(buf);
+
+    /* ISR: a Raft group's members, the shard count, the array. */
+    fill_isr();
+    sample_isr[2].n_replicas = BS_RAFT_MAX_MEMBERS + 1;
+    rc = bs_adm_isr_resp_encode(sample_isr, 3, &buf, &len, err);
+    refused(rc, buf, len, err, "replicas");
+    fill_isr();
+    rc =
+        bs_adm_isr_resp_encode(sample_isr, BS_ADM_MAX_OPS + 1, &buf, &len, err);
+    refused(rc, buf, len, err, "shards");
+    rc = bs_adm_isr_resp_encode(NULL, 1, &buf, &len, err);
+    refused(rc, buf, len, err, "NULL");
+
+    /* Split: the key's length and pointer. */
+    sp.key = big;
+    sp.key_len = sizeof big;
+    rc = bs_adm_split_req_encode(&sp, &buf, &len, err);
+    refused(rc, buf, len, err, "key");
+    sp.key_len = sizeof big - 1;
+    ck_assert_int_eq(bs_adm_split_req_encode(&sp, &buf, &len, err), 0);
+    free(buf);
+    sp.key = NULL;
+    sp.key_len = 1;
+    rc = bs_adm_split_req_encode(&sp, &buf, &len, err);
+    refused(rc, buf, len, err, "key");
+    /* The response does not carry the key. */
+    ck_assert_int_eq(bs_adm_split_resp_encode(&sp, &buf, &len, err), 0);
+    free(buf);
+}
+END_TEST
+
 /* ------------------------------------------------- decoders refuse */
 
 enum target {
@@ -504,11 +1184,26 @@ enum target {
     T_MEMBERS,
     T_COMPACT_REQ,
     T_COMPACT_RESP,
+    T_JOIN_REQ,
+    T_JOIN_RESP,
+    T_REMOVE_REQ,
+    T_REMOVE_RESP,
+    T_REBALANCE_REQ,
+    T_REBALANCE_RESP,
+    T_ISR_REQ,
+    T_ISR_RESP,
+    T_SPLIT_REQ,
+    T_SPLIT_RESP,
+    T_SCHED_REQ,
+    T_SCHED_RESP,
     T__COUNT
 };
 
+/* The message of the last failed dec_as. */
+static char dec_err[BS_RPC_ERRMSG_LEN];
+
 /* Decodes buf[len] (copied exactly) as target; checks the contract of a
- * failure (a message, outputs empty) and frees a success. */
+ * failure (a message, outputs zeroed) and frees a success. */
 static int dec_as(int target, const void *p, size_t len)
 {
     char err[BS_RPC_ERRMSG_LEN];
@@ -522,8 +1217,7 @@ static int dec_as(int target, const void *p, size_t len)
 
         rc = bs_adm_status_decode(buf, len, &st, err);
         if (rc != 0)
-            ck_assert(st.nodes == NULL && st.shards == NULL &&
-                      st.n_nodes == 0 && st.n_shards == 0);
+            ck_assert(all_zero(&st, sizeof st));
         bs_adm_status_free(&st);
         break;
     }
@@ -543,7 +1237,7 @@ static int dec_as(int target, const void *p, size_t len)
 
         rc = bs_adm_shard_info_resp_decode(buf, len, &sh, err);
         if (rc != 0)
-            ck_assert(sh.start == NULL && sh.end == NULL && sh.n_replicas == 0);
+            ck_assert(all_zero(&sh, sizeof sh));
         bs_adm_shard_free(&sh);
         break;
     }
@@ -554,7 +1248,7 @@ static int dec_as(int target, const void *p, size_t len)
         rc = target == T_PING_REQ ? bs_adm_ping_req_decode(buf, len, &pg, err)
                                   : bs_adm_ping_resp_decode(buf, len, &pg, err);
         if (rc != 0)
-            ck_assert(pg.payload == NULL && pg.payload_len == 0);
+            ck_assert(all_zero(&pg, sizeof pg));
         bs_adm_ping_free(&pg);
         break;
     }
@@ -562,6 +1256,8 @@ static int dec_as(int target, const void *p, size_t len)
         struct bs_adm_etcd_status s;
 
         rc = bs_adm_etcd_status_decode(buf, len, &s, err);
+        if (rc != 0)
+            ck_assert(all_zero(&s, sizeof s));
         break;
     }
     case T_MEMBERS: {
@@ -571,7 +1267,7 @@ static int dec_as(int target, const void *p, size_t len)
 
         rc = bs_adm_member_list_decode(buf, len, &h, &m, &n, err);
         if (rc != 0)
-            ck_assert(m == NULL && n == 0);
+            ck_assert(m == NULL && n == 0 && all_zero(&h, sizeof h));
         free(m);
         break;
     }
@@ -580,37 +1276,113 @@ static int dec_as(int target, const void *p, size_t len)
         bool phys;
 
         rc = bs_adm_compact_req_decode(buf, len, &rev, &phys, err);
+        if (rc != 0)
+            ck_assert(rev == 0 && !phys);
         break;
     }
-    default: {
+    case T_COMPACT_RESP: {
         struct bs_rpc_header h;
 
         rc = bs_adm_compact_resp_decode(buf, len, &h, err);
+        if (rc != 0)
+            ck_assert(all_zero(&h, sizeof h));
+        break;
+    }
+    case T_JOIN_REQ:
+    case T_JOIN_RESP: {
+        struct bs_adm_join j;
+
+        rc = target == T_JOIN_REQ ? bs_adm_join_req_decode(buf, len, &j, err)
+                                  : bs_adm_join_resp_decode(buf, len, &j, err);
+        if (rc != 0)
+            ck_assert(all_zero(&j, sizeof j));
+        bs_adm_join_free(&j);
+        break;
+    }
+    case T_REMOVE_REQ:
+    case T_REMOVE_RESP: {
+        struct bs_adm_remove r;
+
+        rc = target == T_REMOVE_REQ
+                 ? bs_adm_remove_req_decode(buf, len, &r, err)
+                 : bs_adm_remove_resp_decode(buf, len, &r, err);
+        if (rc != 0)
+            ck_assert(all_zero(&r, sizeof r));
+        break;
+    }
+    case T_REBALANCE_REQ:
+    case T_REBALANCE_RESP: {
+        struct bs_adm_rebalance r;
+
+        rc = target == T_REBALANCE_REQ
+                 ? bs_adm_rebalance_req_decode(buf, len, &r, err)
+                 : bs_adm_rebalance_resp_decode(buf, len, &r, err);
+        if (rc != 0)
+            ck_assert(all_zero(&r, sizeof r));
+        bs_adm_rebalance_free(&r);
+        break;
+    }
+    case T_ISR_REQ: {
+        uint64_t id;
+
+        rc = bs_adm_isr_req_decode(buf, len, &id, err);
+        if (rc != 0)
+            ck_assert_uint_eq(id, 0);
+        break;
+    }
+    case T_ISR_RESP: {
+        struct bs_adm_isr_shard *sh;
+        size_t n;
+
+        rc = bs_adm_isr_resp_decode(buf, len, &sh, &n, err);
+        if (rc != 0)
+            ck_assert(sh == NULL && n == 0);
+        free(sh);
+        break;
+    }
+    case T_SPLIT_REQ:
+    case T_SPLIT_RESP: {
+        struct bs_adm_split s;
+
+        rc = target == T_SPLIT_REQ
+                 ? bs_adm_split_req_decode(buf, len, &s, err)
+                 : bs_adm_split_resp_decode(buf, len, &s, err);
+        if (rc != 0)
+            ck_assert(all_zero(&s, sizeof s));
+        free(s.key);
+        break;
+    }
+    default: {
+        struct bs_adm_sched s;
+
+        ck_assert(target == T_SCHED_REQ || target == T_SCHED_RESP);
+        rc = target == T_SCHED_REQ
+                 ? bs_adm_sched_req_decode(buf, len, &s, err)
+                 : bs_adm_sched_resp_decode(buf, len, &s, err);
+        if (rc != 0)
+            ck_assert(all_zero(&s, sizeof s));
+        bs_adm_sched_free(&s);
         break;
     }
     }
     if (rc != 0)
         ck_assert_msg(err[0] != '\0', "no message for %d", rc);
+    memcpy(dec_err, err, sizeof dec_err);
     free(buf);
     return rc;
 }
 
-/* Asserts rc and that err names what. */
+/* Asserts rc and that the message names what (when not NULL). */
 static void dec_expect(int target, const struct w *w, int want,
                        const char *what)
 {
-    char err[BS_RPC_ERRMSG_LEN];
-    struct bs_adm_status st;
     int rc = dec_as(target, w->b, w->n);
 
     ck_assert_msg(rc == want, "got %s, want %s (%s)", bs_err_name(rc),
                   bs_err_name(want), what);
-    if (target == T_STATUS && what != NULL) {
-        /* Again, for the message. */
-        ck_assert_int_eq(bs_adm_status_decode(w->b, w->n, &st, err), want);
-        ck_assert_msg(strstr(err, what) != NULL, "'%s' does not name %s", err,
-                      what);
-    }
+    if (want != 0 && what != NULL)
+        ck_assert_msg(strstr(dec_err, what) != NULL, "'%s' does not name %s",
+                      dec_err, what);
 }
 
 START_TEST(test_decode_refuses)
@@ -779,6 +1551,365 @@ START_TEST(test_decode_refuses)
 }
 END_TEST
 
+/* A string of n bytes c (n < 4096), in a static buffer. */
+static const char *rep(char c, size_t n)
+{
+    static char s[4096];
+
+    ck_assert_uint_lt(n, sizeof s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Writes count copies of field field holding m, as one message into b
+ * (malloc'd, *n bytes): for counts that do not fit in struct w. */
+static uint8_t *repeated(unsigned field, const struct w *m, size_t count,
+                         size_t *n)
+{
+    struct w *e = w_new();
+    uint8_t *b;
+
+    w_msg(e, field, m);
+    b = malloc(e->n * count);
+    ck_assert_ptr_nonnull(b);
+    for (size_t i = 0; i < count; i++)
+        memcpy(b + i * e->n, e->b, e->n);
+    *n = e->n * count;
+    free(e);
+    return b;
+}
+
+START_TEST(test_decode_refuses_new)
+{
+    struct w *w = w_new(), *m = w_new(), *r = w_new();
+    char err[BS_RPC_ERRMSG_LEN];
+    static uint8_t key[BS_ADM_MAX_KEY + 1];
+
+    /* NodeStatus 8-13, in both messages that carry it: a string one
+     * byte too long, the longest, a NUL, the wire-type trap. */
+    for (int k = 0; k < 2; k++) {
+        int t = k == 0 ? T_STATUS : T_JOIN_RESP;
+
+        w->n = m->n = 0;
+        w_str(m, 8, rep('s', 16));
+        w_msg(w, 3, m);
+        dec_expect(t, w, BS_ETOOBIG, "NodeStatus.state");
+        w->n = m->n = 0;
+        w_str(m, 8, rep('s', 15));
+        w_str(m, 9, rep('r', BS_ADM_LABEL_MAX));
+        w_uint(m, 10, UINT64_MAX);
+        w_uint(m, 13, 1);
+        w_msg(w, 3, m);
+        dec_expect(t, w, 0, NULL);
+        w->n = m->n = 0;
+        w_str(m, 9, rep('r', BS_ADM_LABEL_MAX + 1));
+        w_msg(w, 3, m);
+        dec_expect(t, w, BS_ETOOBIG, "NodeStatus.rack");
+        w->n = m->n = 0;
+        w_bytes(m, 9, "r\0", 2);
+        w_msg(w, 3, m);
+        dec_expect(t, w, BS_EPROTO, "NodeStatus.rack");
+        w->n = m->n = 0;
+        w_uint(m, 8, 3);
+        w_msg(w, 3, m);
+        dec_expect(t, w, BS_EPROTO, "NodeStatus.state");
+        w->n = 0;
+        w_uint(w, 3, 1);
+        dec_expect(t, w, BS_EPROTO, "nodes");
+    }
+    /* Too many nodes in a JoinResponse; nodes decoded before are freed. */
+    w->n = m->n = 0;
+    w_str(m, 2, "a:1");
+    for (int i = 0; i <= BS_ADM_MAX_NODES; i++)
+        w_msg(w, 3, m);
+    dec_expect(T_JOIN_RESP, w, BS_ETOOBIG, "JoinResponse");
+    w->n -= m->n + 2;
+    dec_expect(T_JOIN_RESP, w, 0, NULL);
+
+    /* Labels: their count, their strings, their wire type. */
+    w->n = m->n = 0;
+    w_str(m, 1, "k");
+    w_str(m, 2, "v");
+    for (int i = 0; i < BS_ADM_MAX_LABELS; i++)
+        w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, 0, NULL);
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, BS_ETOOBIG, "labels");
+    w->n = m->n = 0;
+    w_str(m, 1, rep('k', BS_ADM_LABEL_KEY_MAX + 1));
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, BS_ETOOBIG, "Label.key");
+    w->n = m->n = 0;
+    w_str(m, 1, rep('k', BS_ADM_LABEL_KEY_MAX));
+    w_str(m, 2, rep('v', BS_ADM_LABEL_MAX + 1));
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, BS_ETOOBIG, "Label.value");
+    w->n = m->n = 0;
+    w_str(m, 1, rep('k', BS_ADM_LABEL_KEY_MAX));
+    w_str(m, 2, rep('v', BS_ADM_LABEL_MAX));
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, 0, NULL);
+    w->n = m->n = 0;
+    w_bytes(m, 1, "\0", 1);
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, BS_EPROTO, "Label.key");
+    w->n = m->n = 0;
+    w_uint(m, 2, 7);
+    w_msg(w, 4, m);
+    dec_expect(T_JOIN_REQ, w, BS_EPROTO, "Label.value");
+    w->n = 0;
+    w_uint(w, 4, 7);
+    dec_expect(T_JOIN_REQ, w, BS_EPROTO, "JoinRequest.labels");
+    w->n = 0;
+    w_str(w, 1, rep('a', BS_ADM_ADDR_MAX + 1));
+    dec_expect(T_JOIN_REQ, w, BS_ETOOBIG, "JoinRequest.client_addr");
+    w->n = 0;
+    w_bytes(w, 3, "h\0", 2);
+    dec_expect(T_JOIN_REQ, w, BS_EPROTO, "JoinRequest.http_addr");
+
+    /* RemoveNodeResponse.state; SchedulerRequest.action. */
+    w->n = 0;
+    w_str(w, 2, rep('s', 16));
+    dec_expect(T_REMOVE_RESP, w, BS_ETOOBIG, "RemoveNodeResponse.state");
+    w->n = 0;
+    w_str(w, 2, rep('s', 15));
+    dec_expect(T_REMOVE_RESP, w, 0, NULL);
+    w->n = 0;
+    w_str(w, 1, rep('a', 16));
+    dec_expect(T_SCHED_REQ, w, BS_ETOOBIG, "SchedulerRequest.action");
+    w->n = 0;
+    w_bytes(w, 1, "pa\0se", 5);
+    dec_expect(T_SCHED_REQ, w, BS_EPROTO, "SchedulerRequest.action");
+    w->n = 0;
+    w_uint(w, 1, 1);
+    dec_expect(T_SCHED_REQ, w, BS_EPROTO, "SchedulerRequest.action");
+
+    /* Operators, in the three lists that carry them; the split keys
+     * decoded before the error are freed (valgrind/asan). */
+    {
+        const struct {
+            int target;
+            unsigned field;
+        } lists[] = {
+            {T_REBALANCE_RESP, 1}, {T_REBALANCE_RESP, 2}, {T_SCHED_RESP, 8}};
+
+        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+            int t = lists[i].target;
+            unsigned fl = lists[i].field;
+
+            w->n = m->n = 0;
+            w_str(m, 7, "key");
+            w_msg(w, fl, m);
+            m->n = 0;
+            w_str(m, 2, rep('k', 16));
+            w_msg(w, fl, m);
+            dec_expect(t, w, BS_ETOOBIG, "Operator.kind");
+            w->n = m->n = 0;
+            w_str(m, 7, "key");
+            w_str(m, 3, rep('r', 24));
+            w_msg(w, fl, m);
+            dec_expect(t, w, BS_ETOOBIG, "Operator.reason");
+            w->n = m->n = 0;
+            w_str(m, 2, rep('k', 15));
+            w_str(m, 3, rep('r', 23));
+            w_bytes(m, 7, key, sizeof key - 1);
+            w_msg(w, fl, m);
+            dec_expect(t, w, 0, NULL);
+            w->n = m->n = 0;
+            w_str(m, 7, "first");
+            w_bytes(m, 7, key, sizeof key);
+            w_msg(w, fl, m);
+            dec_expect(t, w, BS_ETOOBIG, "Operator.split_key");
+            w->n = m->n = 0;
+            w_str(m, 7, "first");
+            w_uint(m, 7, 1);
+            w_msg(w, fl, m);
+            dec_expect(t, w, BS_EPROTO, "Operator.split_key");
+            w->n = m->n = 0;
+            w_bytes(m, 2, "mo\0ve", 5);
+            w_msg(w, fl, m);
+            dec_expect(t, w, BS_EPROTO, "Operator.kind");
+            w->n = 0;
+            w_uint(w, fl, 1);
+            dec_expect(t, w, BS_EPROTO, NULL);
+        }
+    }
+    /* BS_ADM_MAX_OPS operators in one message: in one list, or in plan
+     * and in_flight together (empty elements, 2 bytes each). */
+    {
+        size_t n1, n2;
+        uint8_t *b1, *b2, *b;
+        struct bs_adm_rebalance rb;
+        struct bs_adm_sched sc;
+
+        m->n = 0;
+        b1 = repeated(1, m, BS_ADM_MAX_OPS / 2, &n1);
+        b2 = repeated(2, m, BS_ADM_MAX_OPS / 2 + 1, &n2);
+        b = malloc(n1 + n2);
+        memcpy(b, b1, n1);
+        memcpy(b + n1, b2, n2);
+        ck_assert_int_eq(bs_adm_rebalance_resp_decode(b, n1 + n2, &rb, err),
+                         BS_ETOOBIG);
+        ck_assert_ptr_nonnull(strstr(err, "operators"));
+        ck_assert(all_zero(&rb, sizeof rb));
+        ck_assert_int_eq(bs_adm_rebalance_resp_decode(b, n1 + n2 - 2, &rb, err),
+                         0);
+        ck_assert_uint_eq(rb.n_plan, BS_ADM_MAX_OPS / 2);
+        ck_assert_uint_eq(rb.n_in_flight, BS_ADM_MAX_OPS / 2);
+        bs_adm_rebalance_free(&rb);
+        free(b);
+        free(b1);
+        free(b2);
+        b = repeated(8, m, BS_ADM_MAX_OPS + 1, &n1);
+        ck_assert_int_eq(bs_adm_sched_resp_decode(b, n1, &sc, err), BS_ETOOBIG);
+        ck_assert_ptr_nonnull(strstr(err, "SchedulerResponse.operators"));
+        ck_assert_int_eq(bs_adm_sched_resp_decode(b, n1 - 2, &sc, err), 0);
+        ck_assert_uint_eq(sc.n_ops, BS_ADM_MAX_OPS);
+        bs_adm_sched_free(&sc);
+        free(b);
+    }
+
+    /* ISR: more replicas than a Raft group has; too many shards. */
+    w->n = m->n = r->n = 0;
+    w_uint(r, 1, 1);
+    w_uint(m, 1, 3);
+    for (int i = 0; i < BS_RAFT_MAX_MEMBERS; i++)
+        w_msg(m, 6, r);
+    w_msg(w, 1, m);
+    dec_expect(T_ISR_RESP, w, 0, NULL);
+    w->n = 0;
+    w_msg(m, 6, r);
+    w_msg(w, 1, m);
+    dec_expect(T_ISR_RESP, w, BS_EPROTO, "IsrShard.replicas");
+    w->n = m->n = 0;
+    w_uint(m, 6, 1);
+    w_msg(w, 1, m);
+    dec_expect(T_ISR_RESP, w, BS_EPROTO, "IsrShard.replicas");
+    w->n = 0;
+    w_uint(w, 1, 1);
+    dec_expect(T_ISR_RESP, w, BS_EPROTO, "IsrStatusResponse.shards");
+    {
+        size_t len, n;
+        uint8_t *b;
+        struct bs_adm_isr_shard *sh;
+
+        m->n = 0;
+        b = repeated(1, m, BS_ADM_MAX_OPS + 1, &len);
+        ck_assert_int_eq(bs_adm_isr_resp_decode(b, len, &sh, &n, err),
+                         BS_ETOOBIG);
+        ck_assert_ptr_null(sh);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_ptr_nonnull(strstr(err, "shards"));
+        ck_assert_int_eq(bs_adm_isr_resp_decode(b, len - 2, &sh, &n, err), 0);
+        ck_assert_uint_eq(n, BS_ADM_MAX_OPS);
+        free(sh);
+        free(b);
+    }
+
+    /* Split keys: the longest, one byte more, the wire-type trap. */
+    w->n = 0;
+    w_bytes(w, 2, key, sizeof key - 1);
+    dec_expect(T_SPLIT_REQ, w, 0, NULL);
+    w->n = 0;
+    w_bytes(w, 2, key, sizeof key);
+    dec_expect(T_SPLIT_REQ, w, BS_ETOOBIG, "SplitRequest.key");
+    w->n = 0;
+    w_uint(w, 1, 4);
+    w_uint(w, 2, 4);
+    dec_expect(T_SPLIT_REQ, w, BS_EPROTO, "SplitRequest.key");
+
+    /* Fields of a later version are skipped, as protobuf requires; a
+     * repeated scalar is the last value. */
+    {
+        struct bs_adm_join j;
+        struct bs_adm_split sp;
+
+        w->n = m->n = 0;
+        w_str(m, 1, "rack");
+        w_str(m, 2, "r1");
+        w_uint(m, 3, 99);
+        w_uint(w, 6, 4);
+        w_msg(w, 4, m);
+        w_str(w, 40, "future");
+        w_uint(w, 6, 5);
+        ck_assert_int_eq(bs_adm_join_req_decode(w->b, w->n, &j, err), 0);
+        ck_assert_uint_eq(j.node_id, 5);
+        ck_assert_uint_eq(j.n_labels, 1);
+        ck_assert_str_eq(j.labels[0].value, "r1");
+        bs_adm_join_free(&j);
+        w->n = 0;
+        w_uint(w, 3, 1);
+        w_uint(w, 1, 8);
+        ck_assert_int_eq(bs_adm_split_resp_decode(w->b, w->n, &sp, err), 0);
+        ck_assert_uint_eq(sp.op_id, 8);
+    }
+
+    /* Not protobuf at all. */
+    for (int t = T_JOIN_REQ; t < T__COUNT; t++) {
+        ck_assert_int_eq(dec_as(t, "\xff\xff\xff", 3), BS_EPROTO);
+        ck_assert_int_eq(dec_as(t, "\x00\x01", 2), BS_EPROTO);
+        ck_assert_int_eq(dec_as(t, "\x08\x80\x80", 3), BS_EPROTO);
+    }
+    free(w);
+    free(m);
+    free(r);
+}
+END_TEST
+
+/* valid_encoding() of the membership, scheduling and ISR messages: the
+ * samples, without sample_ops[3] (its key would not fit the fuzzer's
+ * buffer). */
+static int valid_encoding_new(int target, uint8_t **out, size_t *len)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_join j = sample_join_req();
+    struct bs_adm_remove rm = {3, true, "draining", 12};
+    struct bs_adm_rebalance rb = {0};
+    struct bs_adm_sched sc = sample_sched();
+    struct bs_adm_split sp = {9, (uint8_t *)"m\0n", 3, 77, 10};
+
+    fill_samples();
+    fill_isr();
+    j.node_id = 4;
+    j.cluster_id = 5;
+    j.nodes = sample_nodes;
+    j.n_nodes = 3;
+    rb.dry_run = true;
+    rb.max_moves = 8;
+    rb.plan = sample_ops;
+    rb.n_plan = 2;
+    rb.in_flight = sample_ops + 2;
+    rb.n_in_flight = 1;
+    switch (target) {
+    case T_JOIN_REQ:
+        return bs_adm_join_req_encode(&j, out, len, err);
+    case T_JOIN_RESP:
+        return bs_adm_join_resp_encode(&j, out, len, err);
+    case T_REMOVE_REQ:
+        return bs_adm_remove_req_encode(&rm, out, len, err);
+    case T_REMOVE_RESP:
+        return bs_adm_remove_resp_encode(&rm, out, len, err);
+    case T_REBALANCE_REQ:
+        return bs_adm_rebalance_req_encode(&rb, out, len, err);
+    case T_REBALANCE_RESP:
+        return bs_adm_rebalance_resp_encode(&rb, out, len, err);
+    case T_ISR_REQ:
+        return bs_adm_isr_req_encode(7, out, len, err);
+    case T_ISR_RESP:
+        return bs_adm_isr_resp_encode(sample_isr, 3, out, len, err);
+    case T_SPLIT_REQ:
+        return bs_adm_split_req_encode(&sp, out, len, err);
+    case T_SPLIT_RESP:
+        return bs_adm_split_resp_encode(&sp, out, len, err);
+    case T_SCHED_REQ:
+        return bs_adm_sched_req_encode(&sc, out, len, err);
+    default:
+        ck_assert_int_eq(target, T_SCHED_RESP);
+        return bs_adm_sched_resp_encode(&sc, out, len, err);
+    }
+}
+
 /* Valid encodings of every target, for truncation and mutation. */
 static size_t valid_encoding(int target, uint8_t **out)
 {
@@ -833,8 +1964,11 @@ static size_t valid_encoding(int target, uint8_t **out)
     case T_COMPACT_REQ:
         rc = bs_adm_compact_req_encode(77, true, out, &len, err);
         break;
-    default:
+    case T_COMPACT_RESP:
         rc = bs_adm_compact_resp_encode(&h, out, &len, err);
+        break;
+    default:
+        rc = valid_encoding_new(target, out, &len);
         break;
     }
     ck_assert_int_eq(rc, 0);
@@ -1038,6 +2172,12 @@ START_TEST(test_wire_protoc)
                            "  alive: true\n"
                            "  replicas: 3\n"
                            "  leaders: 2\n"
+                           "  state: \"up\"\n"
+                           "  rack: \"rack-1\"\n"
+                           "  used_bytes: 1073741824\n"
+                           "  capacity_bytes: 1099511627776\n"
+                           "  available_bytes: 1098437885952\n"
+                           "  heard_ms_ago: 250\n"
                            "}\n"
                            "nodes {\n"
                            "}\n"
@@ -1200,6 +2340,281 @@ START_TEST(test_wire_protoc)
 }
 END_TEST
 
+/* Our bytes are protoc's: its decoder prints want for buf[len], and its
+ * encoder turns want into buf[len] exactly (canonical form, field
+ * order). */
+static void protoc_same(const char *msg, const uint8_t *buf, size_t len,
+                        const char *want)
+{
+    char *text = bs_test_protoc("decode", msg, "admin.proto", buf, len, NULL);
+    uint8_t *pb;
+    size_t pb_len;
+
+    ck_assert_str_eq(text, want);
+    free(text);
+    pb = (uint8_t *)bs_test_protoc("encode", msg, "admin.proto", want,
+                                   strlen(want), &pb_len);
+    ck_assert_msg(bs_test_bytes_eq(buf, len, pb, pb_len),
+                  "%s: %zu bytes of ours, %zu of protoc's", msg, len, pb_len);
+    free(pb);
+}
+
+/* The text of sample_nodes[0], as protoc prints it, nested once. */
+#define NODE0_TEXT                                                             \
+    "  id: 1\n"                                                                \
+    "  client_addr: \"10.0.0.1:2379\"\n"                                       \
+    "  peer_addr: \"10.0.0.1:2380\"\n"                                         \
+    "  http_addr: \"10.0.0.1:8080\"\n"                                         \
+    "  alive: true\n"                                                          \
+    "  replicas: 3\n"                                                          \
+    "  leaders: 2\n"                                                           \
+    "  state: \"up\"\n"                                                        \
+    "  rack: \"rack-1\"\n"                                                     \
+    "  used_bytes: 1073741824\n"                                               \
+    "  capacity_bytes: 1099511627776\n"                                        \
+    "  available_bytes: 1098437885952\n"                                       \
+    "  heard_ms_ago: 250\n"
+
+/* The text of sample_ops[0] and [1], nested once. */
+#define OP0_TEXT                                                               \
+    "  kind: \"move\"\n"                                                       \
+    "  reason: \"balance-replicas\"\n"                                         \
+    "  shard_id: 5\n"                                                          \
+    "  from_node: 1\n"                                                         \
+    "  to_node: 4\n"
+#define OP1_TEXT                                                               \
+    "  id: 17\n"                                                               \
+    "  kind: \"split\"\n"                                                      \
+    "  reason: \"size\"\n"                                                     \
+    "  shard_id: 6\n"                                                          \
+    "  split_key: \"m\\000\\377\"\n"                                           \
+    "  age_ms: 1500\n"
+
+START_TEST(test_wire_protoc_new)
+{
+    char err[BS_RPC_ERRMSG_LEN];
+    struct bs_adm_join j = sample_join_req();
+    struct bs_adm_remove rm = {3, true, "draining", 12};
+    struct bs_adm_rebalance rb = {0};
+    struct bs_adm_sched sc = sample_sched();
+    struct bs_adm_split sp = {9, (uint8_t *)"m\0n", 3, 77, 10};
+    struct bs_adm_isr_shard isr[2];
+    uint8_t *buf;
+    size_t len;
+
+    ck_assert_int_eq(bs_adm_join_req_encode(&j, &buf, &len, err), 0);
+    protoc_same("basalt.JoinRequest", buf, len,
+                "client_addr: \"10.0.0.4:2379\"\n"
+                "peer_addr: \"10.0.0.4:2380\"\n"
+                "http_addr: \"10.0.0.4:8080\"\n"
+                "labels {\n"
+                "  key: \"rack\"\n"
+                "  value: \"r2\"\n"
+                "}\n"
+                "labels {\n"
+                "  key: \"zone\"\n"
+                "  value: \"eu-1\"\n"
+                "}\n"
+                "labels {\n"
+                "  key: \"ssd\"\n"
+                "}\n"
+                "join_token: 1311768467294899695\n");
+    free(buf);
+
+    fill_samples();
+    j.node_id = 4;
+    j.cluster_id = 5;
+    j.nodes = sample_nodes;
+    j.n_nodes = 2;
+    ck_assert_int_eq(bs_adm_join_resp_encode(&j, &buf, &len, err), 0);
+    protoc_same("basalt.JoinResponse", buf, len,
+                "node_id: 4\n"
+                "cluster_id: 5\n"
+                "nodes {\n" NODE0_TEXT "}\n"
+                "nodes {\n"
+                "}\n");
+    free(buf);
+
+    ck_assert_int_eq(bs_adm_remove_req_encode(&rm, &buf, &len, err), 0);
+    protoc_same("basalt.RemoveNodeRequest", buf, len,
+                "node_id: 3\n"
+                "cancel: true\n");
+    free(buf);
+    ck_assert_int_eq(bs_adm_remove_resp_encode(&rm, &buf, &len, err), 0);
+    protoc_same("basalt.RemoveNodeResponse", buf, len,
+                "node_id: 3\n"
+                "state: \"draining\"\n"
+                "replicas: 12\n");
+    free(buf);
+
+    rb.dry_run = true;
+    rb.max_moves = 8;
+    rb.plan = sample_ops;
+    rb.n_plan = 2;
+    rb.in_flight = sample_ops + 2;
+    rb.n_in_flight = 1;
+    ck_assert_int_eq(bs_adm_rebalance_req_encode(&rb, &buf, &len, err), 0);
+    protoc_same("basalt.RebalanceRequest", buf, len,
+                "dry_run: true\n"
+                "max_moves: 8\n");
+    free(buf);
+    ck_assert_int_eq(bs_adm_rebalance_resp_encode(&rb, &buf, &len, err), 0);
+    protoc_same("basalt.RebalanceResponse", buf, len,
+                "plan {\n" OP0_TEXT "}\n"
+                "plan {\n" OP1_TEXT "}\n"
+                "in_flight {\n"
+                "}\n");
+    free(buf);
+
+    ck_assert_int_eq(bs_adm_isr_req_encode(7, &buf, &len, err), 0);
+    protoc_same("basalt.IsrStatusRequest", buf, len, "shard_id: 7\n");
+    free(buf);
+    fill_isr();
+    isr[0] = sample_isr[0];
+    isr[1] = sample_isr[1];
+    isr[1].n_replicas = 1;
+    ck_assert_int_eq(bs_adm_isr_resp_encode(isr, 2, &buf, &len, err), 0);
+    protoc_same("basalt.IsrStatusResponse", buf, len,
+                "shards {\n"
+                "  shard_id: 1\n"
+                "  leader_node: 2\n"
+                "  term: 7\n"
+                "  commit: 1000\n"
+                "  min_insync: 2\n"
+                "  replicas {\n"
+                "    replica_id: 11\n"
+                "    node_id: 1\n"
+                "    match: 1000\n"
+                "    in_sync: true\n"
+                "  }\n"
+                "  replicas {\n"
+                "    replica_id: 12\n"
+                "    node_id: 2\n"
+                "    match: 990\n"
+                "    lag_entries: 10\n"
+                "    lag_ms: 5\n"
+                "    in_sync: true\n"
+                "  }\n"
+                "  replicas {\n"
+                "    replica_id: 13\n"
+                "    node_id: 3\n"
+                "    learner: true\n"
+                "    match: 980\n"
+                "    lag_entries: 20\n"
+                "    lag_ms: 10\n"
+                "  }\n"
+                "  size_bytes: 1048576\n"
+                "  keys: 5000\n"
+                "  read_qps: 300\n"
+                "  write_qps: 40\n"
+                "  reported_ms_ago: 900\n"
+                "}\n"
+                "shards {\n"
+                "  shard_id: 18446744073709551615\n"
+                "  min_insync: 4294967295\n"
+                "  replicas {\n"
+                "    replica_id: 100\n"
+                "    lag_ms: 18446744073709551615\n"
+                "  }\n"
+                "  reported_ms_ago: 18446744073709551615\n"
+                "}\n");
+    free(buf);
+
+    ck_assert_int_eq(bs_adm_split_req_encode(&sp, &buf, &len, err), 0);
+    protoc_same("basalt.SplitRequest", buf, len,
+                "shard_id: 9\n"
+                "key: \"m\\000n\"\n");
+    free(buf);
+    ck_assert_int_eq(bs_adm_split_resp_encode(&sp, &buf, &len, err), 0);
+    protoc_same("basalt.SplitResponse", buf, len,
+                "op_id: 77\n"
+                "new_shard_id: 10\n");
+    free(buf);
+
+    ck_assert_int_eq(bs_adm_sched_req_encode(&sc, &buf, &len, err), 0);
+    protoc_same("basalt.SchedulerRequest", buf, len, "action: \"pause\"\n");
+    free(buf);
+    sc.n_ops = 2;
+    ck_assert_int_eq(bs_adm_sched_resp_encode(&sc, &buf, &len, err), 0);
+    protoc_same("basalt.SchedulerResponse", buf, len,
+                "paused: true\n"
+                "max_concurrent_moves: 4\n"
+                "split_size: 100663296\n"
+                "split_qps: 2000\n"
+                "down_after_ms: 30000\n"
+                "max_lag_entries: 1000\n"
+                "max_lag_ms: 5000\n"
+                "operators {\n" OP0_TEXT "}\n"
+                "operators {\n" OP1_TEXT "}\n"
+                "ops_finished: 12\n"
+                "ops_cancelled: 3\n"
+                "snapshot_rate: 67108864\n");
+    free(buf);
+
+    /* protoc's bytes, our decoder: a message written by hand in protoc's
+     * text format, every field of a NodeStatus and an Operator. */
+    {
+        const char *in = "node_id: 6 cluster_id: 7 nodes { id: 2 "
+                         "client_addr: \"c:1\" peer_addr: \"p:2\" "
+                         "http_addr: \"h:3\" alive: true replicas: 4 "
+                         "leaders: 1 state: \"suspect\" rack: \"r9\" "
+                         "used_bytes: 10 capacity_bytes: 30 "
+                         "available_bytes: 20 heard_ms_ago: 40 }";
+        struct bs_adm_join got;
+        uint8_t *pb;
+        size_t pb_len;
+
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.JoinResponse",
+                                       "admin.proto", in, strlen(in), &pb_len);
+        ck_assert_int_eq(bs_adm_join_resp_decode(pb, pb_len, &got, err), 0);
+        free(pb);
+        ck_assert_uint_eq(got.node_id, 6);
+        ck_assert_uint_eq(got.cluster_id, 7);
+        ck_assert_uint_eq(got.n_nodes, 1);
+        ck_assert_uint_eq(got.nodes[0].id, 2);
+        ck_assert_str_eq(got.nodes[0].client_addr, "c:1");
+        ck_assert_str_eq(got.nodes[0].peer_addr, "p:2");
+        ck_assert_str_eq(got.nodes[0].http_addr, "h:3");
+        ck_assert(got.nodes[0].alive);
+        ck_assert_uint_eq(got.nodes[0].replicas, 4);
+        ck_assert_uint_eq(got.nodes[0].leaders, 1);
+        ck_assert_str_eq(got.nodes[0].state, "suspect");
+        ck_assert_str_eq(got.nodes[0].rack, "r9");
+        ck_assert_uint_eq(got.nodes[0].used_bytes, 10);
+        ck_assert_uint_eq(got.nodes[0].capacity_bytes, 30);
+        ck_assert_uint_eq(got.nodes[0].available_bytes, 20);
+        ck_assert_uint_eq(got.nodes[0].heard_ms_ago, 40);
+        bs_adm_join_free(&got);
+    }
+    {
+        const char *in = "in_flight { id: 3 kind: \"leader\" "
+                         "reason: \"drain\" shard_id: 4 from_node: 5 "
+                         "to_node: 6 split_key: \"\\001k\" age_ms: 7 }";
+        struct bs_adm_rebalance got;
+        uint8_t *pb;
+        size_t pb_len;
+
+        pb = (uint8_t *)bs_test_protoc("encode", "basalt.RebalanceResponse",
+                                       "admin.proto", in, strlen(in), &pb_len);
+        ck_assert_int_eq(bs_adm_rebalance_resp_decode(pb, pb_len, &got, err),
+                         0);
+        free(pb);
+        ck_assert_uint_eq(got.n_plan, 0);
+        ck_assert_uint_eq(got.n_in_flight, 1);
+        ck_assert_uint_eq(got.in_flight[0].id, 3);
+        ck_assert_str_eq(got.in_flight[0].kind, "leader");
+        ck_assert_str_eq(got.in_flight[0].reason, "drain");
+        ck_assert_uint_eq(got.in_flight[0].shard_id, 4);
+        ck_assert_uint_eq(got.in_flight[0].from_node, 5);
+        ck_assert_uint_eq(got.in_flight[0].to_node, 6);
+        ck_assert(bs_test_bytes_eq(got.in_flight[0].split_key,
+                                   got.in_flight[0].split_key_len, "\001k", 2));
+        ck_assert_uint_eq(got.in_flight[0].age_ms, 7);
+        bs_adm_rebalance_free(&got);
+    }
+}
+END_TEST
+
 static Suite *admin_codec_suite(void)
 {
     Suite *s = suite_create("rpc_admin_codec");
@@ -1210,12 +2625,19 @@ static Suite *admin_codec_suite(void)
     tcase_add_test(tc, test_shard_info_round_trip);
     tcase_add_test(tc, test_ping_round_trip);
     tcase_add_test(tc, test_etcd_round_trip);
+    tcase_add_test(tc, test_join_round_trip);
+    tcase_add_test(tc, test_remove_split_round_trip);
+    tcase_add_test(tc, test_rebalance_sched_round_trip);
+    tcase_add_test(tc, test_isr_round_trip);
     tcase_add_test(tc, test_encode_refuses);
+    tcase_add_test(tc, test_encode_refuses_new);
     tcase_add_test(tc, test_decode_refuses);
+    tcase_add_test(tc, test_decode_refuses_new);
     tcase_add_test(tc, test_truncated);
     tcase_add_test(tc, test_fuzz);
     tcase_add_test(tc, test_wire_golden);
     tcase_add_test(tc, test_wire_protoc);
+    tcase_add_test(tc, test_wire_protoc_new);
     suite_add_tcase(s, tc);
     return s;
 }

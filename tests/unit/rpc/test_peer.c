@@ -5,7 +5,10 @@
  * heartbeats, node heartbeats) arrive intact and in order; real shard
  * images (bs_eng_snap_export) arrive complete and verify, and the sender's
  * directory goes; a multi-MiB image in 64 KiB chunks runs through the
- * ack window, and two images to one peer go one after the other; a peer
+ * ack window, and two images to one peer go one after the other; the
+ * node's snapshot bandwidth limit holds two transfers to two peers to the
+ * rate together (a lower bound on their time only), and a rate slower
+ * than the stall timeout is not a stall; a peer
  * that is down never blocks send() and shows in the stats; malformed
  * bytes, a wrong to_node and a wrong cluster id end only their call; a
  * partial image is removed when its call ends and replaced by a new one.
@@ -31,6 +34,9 @@
 #include "peer.h"
 
 #define WAIT_MS 60000
+
+/* A test may set this before node_start (Check forks each test). */
+static uint64_t opt_snap_timeout_ms;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -187,6 +193,8 @@ static void node_start(struct node *n, uint64_t id, uint64_t cluster,
     o.ctx = n;
     if (chunk)
         o.snap_chunk_bytes = chunk;
+    if (opt_snap_timeout_ms)
+        o.snap_timeout_ms = opt_snap_timeout_ms;
     o.channel.backoff_min_ms = 50;
     o.channel.backoff_max_ms = 200;
     int rc = bs_peer_net_create(&o, &n->net, err);
@@ -629,6 +637,149 @@ START_TEST(test_snapshot_flow_control)
     ck_assert_uint_eq(sb.snaps_received, 2);
     ck_assert_uint_eq(sa.snap_bytes_sent, sb.snap_bytes_received);
     ck_assert_uint_ge(sa.snap_bytes_sent, i1.bytes + i2.bytes);
+    nodes_stop(ns, 2);
+}
+END_TEST
+
+/* ------------------------------------------------ snapshot bandwidth */
+
+struct snap_counts {
+    uint32_t max_sending, max_receiving;
+};
+
+/* Polls a's net until it is idle, as the loop thread does, noting the
+ * transfers under way on a and on the receivers rx[nrx]; returns the ms it
+ * took. */
+static int64_t drive_counting(struct node *a, struct node **rx, int nrx,
+                              struct snap_counts *sc)
+{
+    int64_t t0 = now_ms(), until = t0 + WAIT_MS;
+    memset(sc, 0, sizeof(*sc));
+    bs_peer_net_poll(a->net);
+    while (bs_peer_net_busy(a->net) && now_ms() < until) {
+        uint32_t n = 0, total = 0;
+        bs_peer_net_snapshot_stats(a->net, &n, NULL, NULL);
+        if (n > sc->max_sending)
+            sc->max_sending = n;
+        for (int i = 0; i < nrx; i++) {
+            bs_peer_net_snapshot_stats(rx[i]->net, NULL, &n, NULL);
+            total += n;
+        }
+        if (total > sc->max_receiving)
+            sc->max_receiving = total;
+        sleep_ms(2);
+        bs_peer_net_poll(a->net);
+    }
+    ck_assert(!bs_peer_net_busy(a->net));
+    return now_ms() - t0;
+}
+
+/* The limit is per node: two images to two peers at once share it, so
+ * the pair takes at least about (both sizes) / rate; both arrive intact,
+ * and the counters show both transfers under way, then none. */
+START_TEST(test_snapshot_rate_limit)
+{
+    struct node ns[3];
+    node_start(&ns[0], 1, 77, 64 << 10);
+    node_start(&ns[1], 2, 77, 0);
+    node_start(&ns[2], 3, 77, 0);
+    node_link(&ns[0], &ns[1]);
+    node_link(&ns[0], &ns[2]);
+    struct node *a = &ns[0], *b = &ns[1], *c = &ns[2];
+    char d1[512], d2[512];
+    snprintf(d1, sizeof(d1), "%s/s8-i90", a->export_dir);
+    snprintf(d2, sizeof(d2), "%s/s9-i91", a->export_dir);
+    struct bs_eng_snap_info i1 = export_image(a->dir, 8, 2000, 1000, 90, d1);
+    struct bs_eng_snap_info i2 = export_image(a->dir, 9, 2000, 1000, 91, d2);
+    ck_assert_uint_gt(i1.bytes + i2.bytes, 3u << 20);
+
+    uint32_t sending = 9, receiving = 9;
+    uint64_t sent = 9;
+    bs_peer_net_snapshot_stats(a->net, &sending, &receiving, &sent);
+    ck_assert_uint_eq(sending, 0);
+    ck_assert_uint_eq(receiving, 0);
+    ck_assert_uint_eq(sent, 0);
+    bs_peer_net_snapshot_stats(a->net, NULL, NULL, NULL);
+
+    const uint64_t rate = 2u << 20;
+    bs_peer_net_set_snapshot_rate(a->net, rate);
+    struct bs_eng_envelope e1, e2;
+    snap_env(&e1, 8, 2, 90, d1);
+    snap_env(&e2, 9, 3, 91, d2);
+    ck_assert_int_eq(net_send(a, 2, &e1, 1), 0);
+    ck_assert_int_eq(net_send(a, 3, &e2, 1), 0);
+    struct node *rx[2] = {b, c};
+    struct snap_counts sc;
+    int64_t took = drive_counting(a, rx, 2, &sc);
+    check_received(b, next_in(b, WAIT_MS), 8, 90, &i1);
+    check_received(c, next_in(c, WAIT_MS), 9, 91, &i2);
+
+    double expect_ms = (double)(i1.bytes + i2.bytes) * 1000.0 / (double)rate;
+    ck_assert_msg((double)took >= 0.7 * expect_ms,
+                  "%" PRIu64 " bytes at %" PRIu64 " B/s took %" PRId64
+                  " ms, expected at least about %.0f",
+                  i1.bytes + i2.bytes, rate, took, expect_ms);
+    ck_assert_uint_eq(sc.max_sending, 2);
+    ck_assert_uint_ge(sc.max_receiving, 1);
+    bs_peer_net_snapshot_stats(a->net, &sending, &receiving, &sent);
+    ck_assert_uint_eq(sending, 0);
+    ck_assert_uint_eq(receiving, 0);
+    ck_assert_uint_eq(sent, stats(a).snap_bytes_sent);
+    ck_assert_uint_ge(sent, i1.bytes + i2.bytes);
+    bs_peer_net_snapshot_stats(b->net, &sending, &receiving, NULL);
+    ck_assert_uint_eq(sending, 0);
+    ck_assert_uint_eq(receiving, 0);
+    ck_assert_uint_eq(stats(a).snaps_sent, 2);
+    ck_assert_uint_eq(stats(a).snaps_failed, 0);
+    nodes_stop(ns, 3);
+}
+END_TEST
+
+/* A rate so low that each chunk waits longer than snap_timeout_ms for
+ * its tokens: the transfer is slow, not stalled, and completes. */
+START_TEST(test_snapshot_rate_below_timeout)
+{
+    opt_snap_timeout_ms = 300;
+    struct node ns[2];
+    node_start(&ns[0], 1, 77, 32 << 10);
+    node_start(&ns[1], 2, 77, 0);
+    node_link(&ns[0], &ns[1]);
+    struct node *a = &ns[0], *b = &ns[1];
+    char d1[512];
+    snprintf(d1, sizeof(d1), "%s/s8-i90", a->export_dir);
+    struct bs_eng_snap_info i1 = export_image(a->dir, 8, 200, 600, 90, d1);
+    ck_assert_uint_gt(i1.bytes, 100u << 10);
+
+    const uint64_t rate = 48u << 10; /* a 32 KiB chunk every ~700 ms */
+    bs_peer_net_set_snapshot_rate(a->net, rate);
+    struct bs_eng_envelope e;
+    snap_env(&e, 8, 2, 90, d1);
+    ck_assert_int_eq(net_send(a, 2, &e, 1), 0);
+    struct node *rx[1] = {b};
+    struct snap_counts sc;
+    int64_t took = drive_counting(a, rx, 1, &sc);
+    ck_assert_msg(stats(a).snaps_failed == 0,
+                  "the limited transfer was taken for a stalled one");
+    ck_assert_uint_eq(stats(a).snaps_sent, 1);
+    check_received(b, next_in(b, WAIT_MS), 8, 90, &i1);
+    /* The first bucketful goes at once: the rest waits for the rate. */
+    double expect_ms = (double)(i1.bytes - (32u << 10)) * 1000.0 / (double)rate;
+    ck_assert_msg((double)took >= 0.7 * expect_ms,
+                  "%" PRIu64 " bytes at %" PRIu64 " B/s took %" PRId64
+                  " ms, expected at least about %.0f",
+                  i1.bytes, rate, took, expect_ms);
+    ck_assert_uint_eq(sc.max_sending, 1);
+
+    /* Unlimited again: the next image is not held back (it still
+     * arrives; no bound on its time). */
+    bs_peer_net_set_snapshot_rate(a->net, 0);
+    char d2[512];
+    snprintf(d2, sizeof(d2), "%s/s9-i91", a->export_dir);
+    struct bs_eng_snap_info i2 = export_image(a->dir, 9, 200, 600, 91, d2);
+    snap_env(&e, 9, 2, 91, d2);
+    ck_assert_int_eq(net_send(a, 2, &e, 1), 0);
+    drive(a);
+    check_received(b, next_in(b, WAIT_MS), 9, 91, &i2);
     nodes_stop(ns, 2);
 }
 END_TEST
@@ -1093,6 +1244,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_big_batch_split);
     tcase_add_test(tc, test_snapshot_image);
     tcase_add_test(tc, test_snapshot_flow_control);
+    tcase_add_test(tc, test_snapshot_rate_limit);
+    tcase_add_test(tc, test_snapshot_rate_below_timeout);
     tcase_add_test(tc, test_peer_down);
     tcase_add_test(tc, test_malformed_ends_only_that_call);
     tcase_add_test(tc, test_wrong_cluster);
