@@ -32,7 +32,6 @@
 #include <time.h>
 
 #include "cluster_int.h"
-#include "opts.h"
 
 /* ------------------------------------------------------------ helpers */
 

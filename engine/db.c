@@ -1389,6 +1389,10 @@ uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db)
     }
     pthread_rwlock_rdlock(&db->lock);
     for (size_t i = 0; i < db->n_shards; i++) {
+        /* A dropped shard keeps its entry (its generation record) with no
+         * handle. */
+        if (!db->shards[i].h)
+            continue;
         if (rocksdb_property_int_cf(db->rdb, db->shards[i].h, live, &v) == 0)
             total += v;
         if (rocksdb_property_int_cf(db->rdb, db->shards[i].h, mem, &v) == 0)

@@ -422,12 +422,33 @@ static void collect_stale(struct bs_node *n, const struct bs_pd_state *pd)
     uint64_t ids[4096];
     size_t ng = bs_eng_store_groups(n->store, ids, 4096);
     for (size_t i = 0; i < ng && i < 4096; i++) {
-        if (ids[i] == BS_PD_SHARD_PLACEMENT)
-            continue; /* its own view cannot judge it; see the note */
         const struct bs_pd_shard *ps = bs_pd_shard_find(pd, ids[i]);
         struct bs_eng_group_info gi;
         if (!ps || bs_eng_store_group(n->store, ids[i], &gi) != 0)
             continue;
+        if (ids[i] == BS_PD_SHARD_PLACEMENT) {
+            /* Judged only by a copy fetched from another member that is
+             * newer than this replica's own state (bs_node__pd), never
+             * by the replica's own view, which cannot see its removal. */
+            void *sm = bs_eng_store_sm(n->store, ids[i]);
+            const struct bs_pd_state *own = sm ? bs_pd_sm_state(sm) : NULL;
+            if (pd == own || !own)
+                continue;
+            bool listed0 = false;
+            for (uint32_t r = 0; r < ps->n_replicas; r++)
+                listed0 |= ps->replicas[r].id == gi.replica_id;
+            const struct bs_pd_op *op0 = bs_pd_op_of_shard(pd, ids[i]);
+            if (listed0 || (op0 && op0->new_replica == gi.replica_id) ||
+                gi.leader != 0)
+                continue;
+            bs_log(BS_LOG_INFO, MOD,
+                   "collecting stale replica shard=0 replica=%" PRIx64
+                   " (placement no longer lists it)",
+                   gi.replica_id);
+            if (bs_eng_store_remove_replica(n->store, ids[i]) == 0)
+                n->replicas_collected++;
+            continue;
+        }
         bool listed = false;
         for (uint32_t r = 0; r < ps->n_replicas; r++)
             listed |= ps->replicas[r].id == gi.replica_id;

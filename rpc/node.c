@@ -426,9 +426,15 @@ const struct bs_pd_state *bs_node__pd(struct bs_node *n)
 {
     void *sm = bs_eng_store_sm(n->store, BS_PD_SHARD_PLACEMENT);
     const struct bs_pd_state *pd = sm ? bs_pd_sm_state(sm) : NULL;
-    if (pd && bs_pd_bootstrapped(pd))
-        return pd;
-    return n->pd_copy; /* outside the placement group */
+    if (pd && !bs_pd_bootstrapped(pd))
+        pd = NULL;
+    /* A replica of the placement group that hears from no leader (it was
+     * removed while its node was down, or is cut off) falls behind; the
+     * copy fetched from another member then is newer, and wins. Both come
+     * from the same log, so their applied indexes compare. */
+    if (pd && n->pd_copy && bs_pd_applied(n->pd_copy) > bs_pd_applied(pd))
+        return n->pd_copy;
+    return pd ? pd : n->pd_copy; /* outside the placement group */
 }
 
 /* ------------------------------------------ placement, from outside */
@@ -490,10 +496,12 @@ static void fetch_pd_copy(struct bs_node *n)
         return;
     uint64_t cand[BS_RAFT_MAX_MEMBERS + BS_NODE_MAX_INITIAL];
     size_t k = 0;
+    const struct bs_pd_state *view = bs_node__pd(n);
     const struct bs_pd_shard *p0 =
-        n->pd_copy ? bs_pd_shard_find(n->pd_copy, BS_PD_SHARD_PLACEMENT) : NULL;
+        view ? bs_pd_shard_find(view, BS_PD_SHARD_PLACEMENT) : NULL;
     for (uint32_t i = 0; p0 && i < p0->n_replicas; i++)
-        cand[k++] = p0->replicas[i].node_id;
+        if (p0->replicas[i].node_id != n->o.node_id)
+            cand[k++] = p0->replicas[i].node_id;
     for (size_t i = 0; k == 0 && i < n->o.n_initial; i++)
         if (n->o.initial[i].id != n->o.node_id)
             cand[k++] = n->o.initial[i].id;
@@ -817,7 +825,8 @@ static void ping_silent_nodes(struct bs_node *n, const struct bs_pd_state *pd)
 static void housekeeping(struct bs_node *n)
 {
     struct bs_eng_group_info g0;
-    if (bs_eng_store_group(n->store, BS_PD_SHARD_PLACEMENT, &g0) != 0)
+    if (bs_eng_store_group(n->store, BS_PD_SHARD_PLACEMENT, &g0) != 0 ||
+        g0.leader == 0)
         fetch_pd_copy(n);
     const struct bs_pd_state *pd = bs_node__pd(n);
     if (!pd || !bs_pd_bootstrapped(pd) || n->reg_busy)
@@ -848,7 +857,7 @@ static void housekeeping(struct bs_node *n)
     if (me && !same_info(&me->info, &info)) {
         cmd.type = BS_PD_CMD_REGISTER_NODE;
         cmd.u.register_node.node = info;
-        cmd.u.register_node.now = bs_node__now();
+        cmd.u.register_node.now = bs_node__wall_ms();
         if (bs_node__pd_propose(n, &cmd, reg_done, NULL) == 0)
             n->reg_busy = true;
         return;
@@ -1110,6 +1119,8 @@ static int bootstrap(struct bs_node *n, char *errmsg)
     boot.u.bootstrap.initial_shards = n->o.initial_shards;
     boot.u.bootstrap.replicas = BS_PD_DEFAULT_REPLICAS;
     boot.u.bootstrap.n_nodes = (uint32_t)n->o.n_initial;
+    /* 0, not a clock: every initial member must build the same command. */
+    boot.u.bootstrap.now = 0;
     boot.u.bootstrap.nodes = infos;
     struct bs_pd_state *st = NULL;
     char em[256] = "";

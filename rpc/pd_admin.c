@@ -60,13 +60,27 @@ static const char *const method_of[] = {
 
 /* ------------------------------------------------------------- helpers */
 
+/*
+ * Answers call with err and the sentence em (may be NULL). This node
+ * answers, so the codes a client takes as news about its own connection
+ * to this node (unreachable, timed out, stopped: it prints the endpoint
+ * and gRPC's words around the sentence) become BS_EUNAVAIL, which is
+ * UNAVAILABLE on the wire all the same: retry, here or elsewhere.
+ */
+static void fail(struct bs_rpc_call *call, int err, const char *em)
+{
+    if (err == BS_EUNREACHABLE || err == BS_ETIMEDOUT || err == BS_ESTOPPED)
+        err = BS_EUNAVAIL;
+    (void)bs_rpc_call_fail(call, err, em && *em ? em : NULL);
+}
+
 static void reply_buf(struct bs_rpc_call *call, int rc, uint8_t *out,
                       size_t len, const char *em)
 {
     if (rc == 0)
         (void)bs_rpc_call_reply(call, out, len);
     else
-        (void)bs_rpc_call_fail(call, rc, em && *em ? em : NULL);
+        fail(call, rc, em);
     free(out);
 }
 
@@ -209,14 +223,34 @@ static uint32_t replicas_on(const struct bs_pd_state *pd, uint64_t node_id)
 
 /* ----------------------------------------------------------- forwarding */
 
-/* CQ thread: the placement leader's node answered a forwarded call. */
+struct fwd_ctx {
+    struct bs_rpc_call *call;
+    uint64_t node; /* the placement leader's node asked */
+};
+
+/* CQ thread: the placement leader's node answered a forwarded call:
+ * relay its answer, or, when the call never reached it (gRPC's own
+ * message, not a sentence of that node), say so in one line. */
 static void on_forwarded(void *ctx, const struct bs_rpc_result *res)
 {
-    struct bs_rpc_call *call = ctx;
-    if (res->rc == 0)
-        (void)bs_rpc_call_reply(call, res->data, res->len);
-    else
-        (void)bs_rpc_call_fail(call, res->rc, res->msg[0] ? res->msg : NULL);
+    struct fwd_ctx *f = ctx;
+    if (res->rc == 0) {
+        (void)bs_rpc_call_reply(f->call, res->data, res->len);
+    } else if (strncmp(res->msg, "basalt: ", 8) == 0 ||
+               (res->rc != BS_EUNREACHABLE && res->rc != BS_ETIMEDOUT &&
+                res->rc != BS_ESTOPPED)) {
+        fail(f->call, res->rc, res->msg[0] ? res->msg : NULL);
+    } else {
+        char em[BS_RPC_ERRMSG_LEN];
+        snprintf(em, sizeof(em),
+                 "basalt: node %" PRIu64 ", the placement leader as far as "
+                 "this node knows, %s; try again",
+                 f->node,
+                 res->rc == BS_ETIMEDOUT ? "did not answer in time"
+                                         : "is unreachable");
+        fail(f->call, res->rc, em);
+    }
+    free(f);
 }
 
 /* The node that leads the placement group as this node knows it (its own
@@ -244,9 +278,9 @@ static void forward(struct bs_node *n, enum bs_node_pd_admin kind,
     if (node == n->o.node_id && live) {
         /* Raft made this node the leader, but its statistics are not
          * live yet (they start at the next tick). */
-        (void)bs_rpc_call_fail(call, BS_EUNAVAIL,
-                               "basalt: this node has just become the "
-                               "placement leader; try again");
+        fail(call, BS_EUNAVAIL,
+             "basalt: this node has just become the "
+             "placement leader; try again");
         return;
     }
     if (node == n->o.node_id)
@@ -254,17 +288,23 @@ static void forward(struct bs_node *n, enum bs_node_pd_admin kind,
     struct bs_rpc_channel *ch =
         !forwarded && node ? bs_peer_net_channel(n->net, node) : NULL;
     if (!ch) {
-        (void)bs_rpc_call_fail(call, forwarded ? BS_ENOTLEADER : BS_EUNAVAIL,
-                               MSG_NO_LEADER);
+        fail(call, forwarded ? BS_ENOTLEADER : BS_EUNAVAIL, MSG_NO_LEADER);
         return;
     }
-    int rc =
-        bs_rpc_channel_call(ch, method_of[kind], req, len,
-                            BS_NODE_FORWARD_TIMEOUT_MS, on_forwarded, call);
-    if (rc != 0)
-        (void)bs_rpc_call_fail(call, BS_EUNREACHABLE,
-                               "basalt: the placement leader's node is "
-                               "unreachable");
+    struct fwd_ctx *f = calloc(1, sizeof(*f));
+    if (!f) {
+        fail(call, BS_ENOMEM, NULL);
+        return;
+    }
+    *f = (struct fwd_ctx){call, node};
+    int rc = bs_rpc_channel_call(ch, method_of[kind], req, len,
+                                 BS_NODE_FORWARD_TIMEOUT_MS, on_forwarded, f);
+    if (rc != 0) {
+        free(f);
+        fail(call, BS_EUNREACHABLE,
+             "basalt: the placement leader's node is "
+             "unreachable; try again");
+    }
 }
 
 /* ------------------------------------------------------------------ Join */
@@ -323,7 +363,7 @@ static void answer_join(struct bs_node *n, struct bs_rpc_call *call,
     size_t nn = pd ? bs_pd_node_count(pd) : 0;
     j.nodes = calloc(nn ? nn : 1, sizeof(*j.nodes));
     if (!j.nodes) {
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     for (size_t i = 0; i < nn; i++)
@@ -348,15 +388,15 @@ static void join_done(struct bs_node *n, void *ctx, int status,
                status == 0);
         answer_join(n, c->call, id);
     } else if (status == 0 || status == BS_ESTALE) {
-        (void)bs_rpc_call_fail(c->call, BS_EUNAVAIL,
-                               "basalt: placement registered the node but "
-                               "gave it no id; try again");
+        fail(c->call, BS_EUNAVAIL,
+             "basalt: placement registered the node but "
+             "gave it no id; try again");
     } else if (status == BS_EEXIST) {
         snprintf(em, sizeof(em),
                  "basalt: node %" PRIu64 " was removed; start it with a new "
                  "data directory",
                  c->node_id);
-        (void)bs_rpc_call_fail(c->call, BS_EEXIST, em);
+        fail(c->call, BS_EEXIST, em);
     } else {
         char what[64];
         if (c->node_id)
@@ -365,7 +405,7 @@ static void join_done(struct bs_node *n, void *ctx, int status,
         else
             snprintf(what, sizeof(what), "the join");
         refusal(em, sizeof(em), status, what);
-        (void)bs_rpc_call_fail(c->call, status, em);
+        fail(c->call, status, em);
     }
     free(c);
 }
@@ -377,7 +417,7 @@ static void pd_join(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_join_req_decode(req, len, &j, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     rc = BS_EINVAL;
@@ -424,7 +464,7 @@ static void pd_join(struct bs_node *n, struct bs_rpc_call *call,
     }
     if (rc != 0) {
         bs_adm_join_free(&j);
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     cmd.type = BS_PD_CMD_REGISTER_NODE;
@@ -438,7 +478,7 @@ static void pd_join(struct bs_node *n, struct bs_rpc_call *call,
     struct join_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
         bs_adm_join_free(&j);
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     c->call = call;
@@ -448,7 +488,7 @@ static void pd_join(struct bs_node *n, struct bs_rpc_call *call,
     if (rc != 0) {
         free(c);
         refusal(em, sizeof(em), rc, "the join");
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
     }
 }
 
@@ -518,7 +558,7 @@ static void remove_done(struct bs_node *n, void *ctx, int status,
                      c->node_id);
             refusal(em, sizeof(em), status, what);
         }
-        (void)bs_rpc_call_fail(c->call, status, em);
+        fail(c->call, status, em);
     }
     free(c);
 }
@@ -530,7 +570,7 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_remove_req_decode(req, len, &r, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     const struct bs_pd_state *pd = bs_node__pd(n);
@@ -540,7 +580,7 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
                  pn ? "basalt: node %" PRIu64 " was removed already"
                     : "basalt: there is no node %" PRIu64,
                  r.node_id);
-        (void)bs_rpc_call_fail(call, BS_ENOTFOUND, em);
+        fail(call, BS_ENOTFOUND, em);
         return;
     }
     uint8_t to;
@@ -549,7 +589,7 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
             snprintf(em, sizeof(em),
                      "basalt: node %" PRIu64 " is not being decommissioned",
                      r.node_id);
-            (void)bs_rpc_call_fail(call, BS_EINVAL, em);
+            fail(call, BS_EINVAL, em);
             return;
         }
         to = BS_PD_NODE_UP;
@@ -564,14 +604,14 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
             snprintf(em, sizeof(em),
                      "basalt: node %" PRIu64 " cannot be decommissioned: %s",
                      r.node_id, why[0] ? why : bs_strerror(rc));
-            (void)bs_rpc_call_fail(call, rc, em);
+            fail(call, rc, em);
             return;
         }
         to = BS_PD_NODE_DRAINING;
     }
     struct remove_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     *c = (struct remove_ctx){call, r.node_id, r.cancel};
@@ -585,7 +625,7 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
     if (rc != 0) {
         free(c);
         refusal(em, sizeof(em), rc, "the node's new state");
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
     }
 }
 
@@ -648,7 +688,7 @@ static void rebal_answer(struct rebal *r)
         /* Nothing was started, and not because placement said no. */
         char em[BS_RPC_ERRMSG_LEN];
         refusal(em, sizeof(em), first_err, "the rebalance");
-        (void)bs_rpc_call_fail(r->call, first_err, em);
+        fail(r->call, first_err, em);
         rebal_free(r);
         return;
     }
@@ -695,7 +735,7 @@ static void pd_rebalance(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_rebalance_req_decode(req, len, &q, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     bool dry_run = q.dry_run;
@@ -730,7 +770,7 @@ static void pd_rebalance(struct bs_node *n, struct bs_rpc_call *call,
     if (rc != 0) {
         free(ops);
         rebal_free(r);
-        (void)bs_rpc_call_fail(call, rc, NULL);
+        fail(call, rc, NULL);
         return;
     }
     r->call = call;
@@ -830,7 +870,7 @@ static void pd_isr(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_isr_req_decode(req, len, &id, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     const struct bs_pd_state *pd = bs_node__pd(n);
@@ -838,13 +878,13 @@ static void pd_isr(struct bs_node *n, struct bs_rpc_call *call,
     const struct bs_pd_shard *one = id ? bs_pd_shard_find(pd, id) : NULL;
     if (id && !one) {
         snprintf(em, sizeof(em), "basalt: there is no shard %" PRIu64, id);
-        (void)bs_rpc_call_fail(call, BS_ENOTFOUND, em);
+        fail(call, BS_ENOTFOUND, em);
         return;
     }
     size_t ns = one ? 1 : bs_pd_shard_count(pd);
     struct bs_adm_isr_shard *sh = calloc(ns ? ns : 1, sizeof(*sh));
     if (!sh) {
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     uint64_t now = bs_node__wall_ms();
@@ -906,7 +946,7 @@ static void split_done(struct bs_node *n, void *ctx, int status,
                  c->shard_id);
         refusal(em, sizeof(em), status, what);
     }
-    (void)bs_rpc_call_fail(c->call, status, em);
+    fail(c->call, status, em);
     free(c);
 }
 
@@ -957,7 +997,7 @@ static void pd_split(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_split_req_decode(req, len, &s, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     rc = split_check(bs_node__pd(n), &s, em, sizeof(em));
@@ -986,7 +1026,7 @@ static void pd_split(struct bs_node *n, struct bs_rpc_call *call,
     }
     free(s.key);
     if (rc != 0)
-        (void)bs_rpc_call_fail(call, rc, em[0] ? em : NULL);
+        fail(call, rc, em[0] ? em : NULL);
 }
 
 /* ------------------------------------------------------------- Scheduler */
@@ -996,8 +1036,7 @@ static void answer_sched(struct bs_node *n, struct bs_rpc_call *call)
 {
     const struct bs_pd_state *pd = bs_node__pd(n);
     if (!pd) {
-        (void)bs_rpc_call_fail(call, BS_EUNAVAIL,
-                               "basalt: this node has no placement view yet");
+        fail(call, BS_EUNAVAIL, "basalt: this node has no placement view yet");
         return;
     }
     struct bs_adm_sched s;
@@ -1015,7 +1054,7 @@ static void answer_sched(struct bs_node *n, struct bs_rpc_call *call)
     size_t k = bs_pd_op_count(pd);
     s.ops = calloc(k ? k : 1, sizeof(*s.ops));
     if (!s.ops) {
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     uint64_t now = bs_node__wall_ms();
@@ -1050,7 +1089,7 @@ static void sched_done(struct bs_node *n, void *ctx, int status,
         char em[BS_RPC_ERRMSG_LEN];
         refusal(em, sizeof(em), status,
                 c->pause ? "pausing the scheduler" : "resuming the scheduler");
-        (void)bs_rpc_call_fail(c->call, status, em);
+        fail(c->call, status, em);
     }
     free(c);
 }
@@ -1062,7 +1101,7 @@ static void pd_sched(struct bs_node *n, struct bs_rpc_call *call,
     char em[BS_RPC_ERRMSG_LEN] = "";
     int rc = bs_adm_sched_req_decode(req, len, &q, em);
     if (rc != 0) {
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
         return;
     }
     char action[sizeof(q.action)];
@@ -1079,12 +1118,12 @@ static void pd_sched(struct bs_node *n, struct bs_rpc_call *call,
                  "basalt: unknown action \"%s\" (expected show, pause or "
                  "resume)",
                  action);
-        (void)bs_rpc_call_fail(call, BS_EINVAL, em);
+        fail(call, BS_EINVAL, em);
         return;
     }
     struct sched_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        (void)bs_rpc_call_fail(call, BS_ENOMEM, NULL);
+        fail(call, BS_ENOMEM, NULL);
         return;
     }
     *c = (struct sched_ctx){call, pause};
@@ -1097,7 +1136,7 @@ static void pd_sched(struct bs_node *n, struct bs_rpc_call *call,
         free(c);
         refusal(em, sizeof(em), rc,
                 pause ? "pausing the scheduler" : "resuming the scheduler");
-        (void)bs_rpc_call_fail(call, rc, em);
+        fail(call, rc, em);
     }
 }
 
@@ -1131,7 +1170,7 @@ void bs_node__pd_admin(struct bs_node *n, enum bs_node_pd_admin kind,
         pd_sched(n, call, req, len);
         break;
     default:
-        (void)bs_rpc_call_fail(call, BS_ENOTIMPL, NULL);
+        fail(call, BS_ENOTIMPL, NULL);
         break;
     }
 }

@@ -189,6 +189,11 @@ static bool in_isr(struct bs_node *n, const struct bs_eng_group_info *gi,
         return true;
     if (!heard_within(n, BS_ENG_REPLICA_NODE(p->id), n->max_lag_ms))
         return false;
+    /* A replica the leader is still probing or sending a snapshot to is
+     * not in sync, however short the log: a learner just added has match
+     * 0 and no data, and must not be promoted yet. */
+    if (p->state != 1 /* replicate */ || p->match == 0)
+        return false;
     if (p->match + n->max_lag_entries < last)
         return false;
     return p->match >= last || now - p->caught_up_ms <= n->max_lag_ms;
