@@ -1376,6 +1376,29 @@ int bs_eng__test_log_put_raw(struct bs_eng_db *db, uint64_t shard_id,
     return 0;
 }
 
+int bs_eng_db_shard_compact(struct bs_eng_db *db, uint64_t shard_id)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    struct shard_cf *e = shard_live(db, shard_id);
+    int rc = e ? 0 : BS_ENOTFOUND;
+    if (e) {
+        char *err = NULL;
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        rocksdb_flush_cf(db->rdb, fo, e->h, &err);
+        rocksdb_flushoptions_destroy(fo);
+        if (err) {
+            rc = bs_eng__db_seterr(db, BS_EIO, "flushing shard %" PRIu64
+                                   ": %s", shard_id, err);
+            free(err);
+        } else {
+            rocksdb_compact_range_cf(db->rdb, e->h, NULL, 0, NULL, 0);
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
 uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db)
 {
     uint64_t total = 0, v = 0;

@@ -121,6 +121,10 @@ uint64_t bs_eng_db_size_estimate(struct bs_eng_db *db);
  * keys too). Either out pointer may be NULL. Returns 0, BS_ENOTFOUND (no
  * such shard) or BS_EIO (detail in bs_eng_db_errmsg). Any thread; no
  * disk reads beyond RocksDB's file metadata. */
+/* Flushes shard_id's memtable and compacts its whole CF (blocking), so
+ * that deleted data (the half a split gave away) leaves the files and the
+ * size estimate. 0, BS_ENOTFOUND or BS_EIO. */
+int bs_eng_db_shard_compact(struct bs_eng_db *db, uint64_t shard_id);
 int bs_eng_db_shard_size(struct bs_eng_db *db, uint64_t shard_id,
                          uint64_t *bytes, uint64_t *keys);
 

@@ -51,6 +51,7 @@ struct req {
 struct group {
     uint64_t shard_id;
     uint64_t replica_id;
+    bool compact_after_split; /* its CF holds the half it gave away */
     struct bs_raft *raft;
     struct bs_eng_log *log;
     void *sm;
@@ -1309,6 +1310,7 @@ static int apply_entry(struct bs_eng_store *s, struct group *g,
             *cap_split = cap;
         }
         (*split_ids)[(*n_split)++] = res.split_shard_id;
+        g->compact_after_split = true;
     }
     settle_proposal(s, g, e->index, e->term, &res);
     return 0;
@@ -1498,9 +1500,21 @@ static int round_once(struct bs_eng_store *s, bool *worked)
             continue; /* not a member here */
         rc = create_group_at(s, id, rid, &meta, false);
     }
-    for (size_t i = 0; i < n_ready; i++)
-        if (ready[i]->removed)
+    for (size_t i = 0; i < n_ready; i++) {
+        if (ready[i]->removed) {
             destroy_group(s, ready[i]);
+        } else if (ready[i]->compact_after_split) {
+            /* The half a split gave away is deleted from this CF by a
+             * range tombstone, but its bytes stay in the memtable and the
+             * files until compaction, and so in the shard's size estimate
+             * (bs_eng_db_shard_size), which would split the shard again
+             * and again. Compacting now drops them. It blocks this loop
+             * for the time it takes (milliseconds for a few MiB, about a
+             * second for a 64 MiB shard); splits are rare. */
+            ready[i]->compact_after_split = false;
+            (void)bs_eng_db_shard_compact(s->cfg.db, ready[i]->shard_id);
+        }
+    }
     free(split_ids);
     free(ready);
     s->st.groups = s->n_groups;

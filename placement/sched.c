@@ -182,8 +182,16 @@ int bs_pd_maintain(const struct bs_pd_state *st,
             continue; /* never judged on no information */
         struct bs_pd_node v = *node;
         v.last_heartbeat = heard;
-        if (node->state == BS_PD_NODE_UP && node->state_since > heard)
+        if (node->state == BS_PD_NODE_UP && node->state_since > heard) {
+            /* Registered (or brought up) after its last heartbeat: a
+             * node that just joined opens its store and fetches
+             * placement's state before its first heartbeat, which takes
+             * longer than suspect_after at short intervals. It is judged
+             * only once down_after has passed without one. */
+            if (since(now, node->state_since) <= cfg->down_after_ms)
+                continue;
             v.last_heartbeat = node->state_since;
+        }
         int next = bs_pd_node_next_state(&v, now, cfg->suspect_after_ms,
                                          cfg->down_after_ms);
         if (next != node->state) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "placement_int.h"
 #include "shard.h"
 
@@ -121,6 +122,29 @@ static int sm_load(struct pd_sm *sm)
     return 0;
 }
 
+/* What changed the cluster's shape is logged (every placement replica
+ * logs it, the leader included): operators created, finished and
+ * cancelled, replica sets, splits, node states, and refusals. Leader and
+ * heartbeat reports are not: they come every second. */
+static void log_applied(struct pd_sm *sm, uint64_t index,
+                        const struct bs_pd_result *pr, int rc, uint64_t fin,
+                        uint64_t can)
+{
+    if (pr->skipped || pr->type == BS_PD_CMD_SHARD_LEADER ||
+        pr->type == BS_PD_CMD_NODE_HEARTBEAT || rc == BS_ESTALE)
+        return;
+    uint64_t f = bs_pd_ops_finished(sm->st) - fin;
+    uint64_t c = bs_pd_ops_cancelled(sm->st) - can;
+    bs_log(rc ? BS_LOG_WARN : BS_LOG_INFO, "placement",
+           "applied index=%llu cmd=%s rc=%s%s%s id=%llu ops=%zu "
+           "finished=+%llu cancelled=+%llu",
+           (unsigned long long)index, bs_pd_cmd_type_name(pr->type),
+           rc ? bs_strerror(rc) : "ok", pr->msg[0] ? " detail=" : "",
+           pr->msg, (unsigned long long)pr->first_id,
+           bs_pd_op_count(sm->st), (unsigned long long)f,
+           (unsigned long long)c);
+}
+
 static int sm_apply(void *p, struct bs_eng_wb *wb, uint64_t index,
                     uint64_t term, const uint8_t *cmd, size_t len,
                     struct bs_eng_apply_result *res)
@@ -132,9 +156,12 @@ static int sm_apply(void *p, struct bs_eng_wb *wb, uint64_t index,
         return 0; /* replay after a crash */
     struct bs_pd_result pr;
     memset(&pr, 0, sizeof(pr));
+    uint64_t fin = bs_pd_ops_finished(sm->st);
+    uint64_t can = bs_pd_ops_cancelled(sm->st);
     int rc = bs_pd_apply(sm->st, index, cmd, len, &pr);
     if (rc == BS_ENOMEM)
         return rc;
+    log_applied(sm, index, &pr, rc, fin, can);
     res->status = rc; /* command-level: the index is consumed */
     sm->term = term;
     if ((rc = bs_pd_save(sm->st, sm->db, wb)) != 0)

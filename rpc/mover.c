@@ -291,7 +291,13 @@ static void exec_split(struct bs_node *n, const struct bs_pd_op *op,
 {
     struct bs_shard *sh =
         bs_shard_sm_shard(bs_eng_store_sm(n->store, op->shard_id));
-    if (!sh || !step_due(n, op->id, ST_SPLIT, now))
+    struct bs_eng_group_info ng;
+    /* Applied already (the new group exists here): placement closes the
+     * operator on the leader's report. Proposing again would split the
+     * left half a second time under the same new id (the shard refuses
+     * that, but it costs a proposal). */
+    if (!sh || bs_eng_store_group(n->store, op->new_shard_id, &ng) == 0 ||
+        !step_due(n, op->id, ST_SPLIT, now))
         return;
     uint8_t *mid = NULL;
     size_t mid_len = 0;

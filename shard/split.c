@@ -27,7 +27,9 @@
  * result does not depend on what the CF held. One exception keeps a
  * replica from going back in time: if N's CF holds an apply state of
  * shard N already past index i (its group ran ahead of this replica and
- * installed a snapshot here), N's data is left alone.
+ * installed a snapshot here), N's data is left alone. And a split that
+ * names a shard N which an earlier entry created (a retried proposal
+ * after the first split applied) is refused: it would clear N's keys.
  *
  * The copy reads S through the overlay, so writes staged earlier in the
  * same batch move too; S's overlay entries above split_key are dropped,
@@ -64,20 +66,24 @@ static int copy_cb(void *arg, const uint8_t *key, size_t len,
     return rc;
 }
 
-/* True if N's CF must be left as it is (see the file comment). */
+/* True if N's CF must be left as it is (see the file comment); *taken if
+ * it holds a shard that an EARLIER entry created (applied below index):
+ * another split already used the id. */
 static int new_shard_ahead(struct bs_eng_db *db, uint64_t id, uint64_t index,
-                           bool *ahead)
+                           bool *ahead, bool *taken)
 {
     struct bs_shard__state st;
     int rc;
 
     *ahead = false;
+    *taken = false;
     rc = bs_shard__state_read(db, NULL, id, &st, NULL);
     if (rc == BS_ENOTFOUND || rc == BS_ECORRUPT)
         return 0; /* nothing worth keeping: overwrite */
     if (rc != 0)
         return rc;
     *ahead = st.applied_index > index;
+    *taken = st.applied_index < index;
     bs_shard_desc_free(&st.desc);
     return 0;
 }
@@ -118,7 +124,19 @@ int bs_shard__apply_split(struct bs_shard *s, struct bs_eng_db *db,
 
     rc = bs_eng_db_shard_create(db, req->new_shard_id);
     if (rc == BS_EEXIST) {
-        rc = new_shard_ahead(db, req->new_shard_id, index, &ahead);
+        bool taken = false;
+        rc = new_shard_ahead(db, req->new_shard_id, index, &ahead, &taken);
+        if (rc == 0 && taken && !ahead) {
+            /* A second split naming the same new shard (a proposer that
+             * retried after the first one applied): clearing N would wipe
+             * the keys the first split gave it. Refused, S unchanged. */
+            resp->err = bs_shard__err(
+                resp->errmsg, BS_EEXIST,
+                "shard %llu exists already: split of shard %llu refused",
+                (unsigned long long)req->new_shard_id,
+                (unsigned long long)s->desc.id);
+            return 0;
+        }
         if (rc == 0 && !ahead)
             rc = bs_eng_wb_delete_range(wb, db, req->new_shard_id, all_lo, 1,
                                         all_hi, 1);

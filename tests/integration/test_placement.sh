@@ -30,12 +30,13 @@ NWRITERS=3
 
 status_js() { bcluster "${1:-1}" status -o json 2>/dev/null; }
 
-# balanced: every up node's replica and leader counts (data shards) are
-# within 1 of the mean, every data shard has 3 voters and a leader.
+# balanced N: N nodes are up, and their replica and leader counts (data
+# shards) are within 1 of the mean; every data shard has 3 voters and a
+# leader.
 balanced() {
     local js
     js=$(status_js "$(live_nodes | head -1)") || return 1
-    jq -e '
+    jq -e --argjson want "$1" '
       [.nodes[] | select(.state == "up") | .id] as $up |
       [.shards[] | select(.id != 0)] as $ds |
       [$ds[].replicas[].node_id] as $r |
@@ -44,7 +45,7 @@ balanced() {
       ($up | map(. as $n | [$l[] | select(. == $n)] | length)) as $lc |
       (($rc | add) / ($up | length)) as $rm |
       (($lc | add) / ($up | length)) as $lm |
-      ($up | length) >= 1 and
+      ($up | length) == $want and
       all($ds[]; (.replicas | length) == 3 and
                  all(.replicas[]; .learner == false) and .leader_node != 0) and
       all($rc[]; . - $rm <= 1 and $rm - . <= 1) and
@@ -153,7 +154,7 @@ sleep 1
 t0=$(now_ms)
 node_add
 log "node $ADDED joined"
-wait_until "$JOIN_BALANCE_S" "replica and leader counts within 1 of the mean after the join ($(counts | tr '\n' ';'))" balanced
+wait_until "$JOIN_BALANCE_S" "4 up nodes with replica and leader counts within 1 of the mean after the join" balanced 4
 log "balanced $(($(now_ms) - t0)) ms after the join: $(counts | tr '\n' ';')"
 assert_match '[1-9]' "$(replicas_on "$ADDED")" "the joined node holds replicas"
 writers_stop

@@ -429,11 +429,25 @@ START_TEST(test_maintain_new_node_grace)
     add_node(st, &idx, 4, "r3", 100000);
     for (uint64_t n = 1; n <= 3; n++)
         heard(stats, n, 103000);
-    /* Counted from its registration, not from the reset long before. */
+    /* Counted from its registration, not from the reset long before;
+     * and a node that has not sent its first heartbeat yet (it is opening
+     * its store) is not suspected: it goes down only once down_after
+     * passes without one. */
+    struct bs_pd_sched_config cfg = cfg_default();
+    for (uint64_t n = 1; n <= 3; n++)
+        heard(stats, n, 100000 + cfg.down_after_ms);
     ck_assert_int_eq(maintain(st, stats, 100010, &cmd), 0);
-    ck_assert_int_eq(maintain(st, stats, 103000, &cmd), 0);
-    ck_assert_int_eq(maintain(st, stats, 103001, &cmd), 1);
-    expect_node_state(&cmd, 4, BS_PD_NODE_SUSPECT, 103001);
+    ck_assert_int_eq(maintain(st, stats, 103001, &cmd), 0);
+    ck_assert_int_eq(maintain(st, stats, 100000 + cfg.down_after_ms, &cmd), 0);
+    ck_assert_int_eq(
+        maintain(st, stats, 100001 + cfg.down_after_ms, &cmd), 1);
+    expect_node_state(&cmd, 4, BS_PD_NODE_DOWN, 100001 + cfg.down_after_ms);
+    /* Once it has sent one, the ordinary rule holds. */
+    heard(stats, 4, 100500);
+    for (uint64_t n = 1; n <= 3; n++)
+        heard(stats, n, 103600);
+    ck_assert_int_eq(maintain(st, stats, 103600, &cmd), 1);
+    expect_node_state(&cmd, 4, BS_PD_NODE_SUSPECT, 103600);
     bs_pd_stats_destroy(stats);
     bs_pd_state_destroy(st);
 }

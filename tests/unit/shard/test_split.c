@@ -227,6 +227,32 @@ START_TEST(test_split_reapply_is_noop)
 }
 END_TEST
 
+/* A second split that names a shard an earlier split created (a proposer
+ * that retried after the first applied) must not clear that shard: it is
+ * refused and nothing moves. */
+START_TEST(test_split_reusing_new_id_refused)
+{
+    struct bs_shard_cmd c;
+
+    put_keys();
+    c = split_cmd("m", 2);
+    fx_ok(&f, &c);
+    ck_assert_uint_eq(raw_user_keys(2), 4);
+    ck_assert_uint_eq(raw_user_keys(1), 4);
+    c = split_cmd("b", 2); /* current epoch, same new id */
+    ck_assert_int_eq(fx_err(&f, &c, NULL), BS_EEXIST);
+    ck_assert_uint_eq(raw_user_keys(2), 4);
+    ck_assert_uint_eq(raw_user_keys(1), 4);
+    ck_assert_uint_eq(f.s->desc.epoch.version, 2);
+    ck_assert(key_eq(f.s->desc.end, f.s->desc.end_len, "m"));
+    /* With a fresh id the same split goes through. */
+    c = split_cmd("b", 3);
+    fx_ok(&f, &c);
+    ck_assert_uint_eq(raw_user_keys(3), 3);
+    ck_assert_uint_eq(raw_user_keys(2), 4);
+}
+END_TEST
+
 START_TEST(test_split_crash_before_batch_write)
 {
     struct bs_shard_cmd c;
@@ -430,6 +456,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_split_moves_upper_keys);
     tcase_add_test(tc, test_after_split_old_epoch_and_moved_keys_refused);
     tcase_add_test(tc, test_split_reapply_is_noop);
+    tcase_add_test(tc, test_split_reusing_new_id_refused);
     tcase_add_test(tc, test_split_crash_before_batch_write);
     tcase_add_test(tc, test_split_keeps_new_shard_that_is_ahead);
     tcase_add_test(tc, test_split_sees_staged_writes);
