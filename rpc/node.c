@@ -376,6 +376,25 @@ int bs_node_opts_check(const struct bs_node_opts *o, char *errmsg)
         seterr(errmsg, "--log-max-entries must be at least 10");
         return BS_EINVAL;
     }
+    /* Placement settings that contradict each other would make nodes flap
+     * between up and suspect. (A --min-insync-replicas above a shard's
+     * voters is capped at their number: bs_node__min_insync.) */
+    uint64_t hb = o->heartbeat_ms ? o->heartbeat_ms : 1000;
+    uint64_t down = o->down_after_ms ? o->down_after_ms : 30000;
+    if (down <= 3 * hb) {
+        seterr(errmsg,
+               "--down-after-ms %" PRIu64 " must exceed three heartbeats "
+               "(--heartbeat-ms %" PRIu64 ")",
+               down, hb);
+        return BS_EINVAL;
+    }
+    if (o->max_lag_ms && o->max_lag_ms < hb) {
+        seterr(errmsg,
+               "--max-lag-ms %" PRIu64 " is shorter than a heartbeat "
+               "(--heartbeat-ms %" PRIu64 ")",
+               o->max_lag_ms, hb);
+        return BS_EINVAL;
+    }
     for (size_t i = 0; i < o->n_initial; i++) {
         if (!addr_ok(o->initial[i].peer_addr)) {
             seterr(errmsg,

@@ -743,8 +743,15 @@ static void pd_rebalance(struct bs_node *n, struct bs_rpc_call *call,
     bs_adm_rebalance_free(&q);
     const struct bs_pd_state *pd = bs_node__pd(n);
     uint64_t now = bs_node__wall_ms();
-    /* At most one operator per shard is ever planned: no more room. */
-    size_t cap = max_moves ? max_moves : PD_ADMIN_PLAN_CAP;
+    /* An operator's rebalance is planned whether or not the scheduler is
+     * paused (pausing stops the automatic scheduling only). A dry run
+     * shows the whole plan (up to --max-moves); a run without
+     * --max-moves starts as many moves as max_concurrent_moves allows,
+     * one with --max-moves that many. At most one operator per shard is
+     * ever planned: no more room. */
+    size_t cap = max_moves      ? max_moves
+                 : dry_run      ? PD_ADMIN_PLAN_CAP
+                                : n->sched.max_concurrent_moves;
     if (cap > bs_pd_shard_count(pd))
         cap = bs_pd_shard_count(pd);
     if (cap > BS_ADM_MAX_OPS)
@@ -761,8 +768,8 @@ static void pd_rebalance(struct bs_node *n, struct bs_rpc_call *call,
         rc = ops_in_flight(pd, now, &r->in_flight, &r->n_in_flight);
     size_t np = 0;
     if (rc == 0)
-        np = bs_pd_schedule(pd, bs_node__pd_stats(n), &n->sched, now,
-                            max_moves != 0, ops, cap);
+        np = bs_pd_schedule(pd, bs_node__pd_stats(n), &n->sched, now, true,
+                            ops, cap);
     for (size_t i = 0; rc == 0 && i < np; i++) {
         rc = op_copy(&ops[i], now, &r->plan[i]);
         r->n_plan = i + 1; /* its key is r's to free from now on */

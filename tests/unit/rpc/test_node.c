@@ -379,6 +379,10 @@ static const struct opts_bad opts_bad[] = {
     {"--log-max-entries", NULL},          /* 25: 0 */
     {"--initial-cluster", "\"noport\""},  /* 26: member without port */
     {"--initial-cluster", "node 3"},      /* 27: second member bad */
+    {"--down-after-ms", "three heartbeats"}, /* 28: down 3000, hb 1000 */
+    {"--down-after-ms", "--heartbeat-ms 10000"}, /* 29: default down */
+    {"--max-lag-ms", "shorter than a heartbeat"}, /* 30 */
+    {"--join and --initial-cluster", NULL}, /* 31: both */
 };
 
 START_TEST(test_opts_refused)
@@ -473,8 +477,23 @@ START_TEST(test_opts_refused)
         snprintf(o.initial[0].peer_addr, sizeof o.initial[0].peer_addr,
                  "noport");
         break;
-    default:
+    case 27:
         ck_assert_int_eq(bs_node_parse_members(&o, "1=a:1,3=b", err), 0);
+        break;
+    case 28:
+        o.down_after_ms = 3000;
+        break;
+    case 29:
+        o.heartbeat_ms = 10000;
+        o.down_after_ms = 0; /* the default, 30000 = 3 x 10000 */
+        break;
+    case 30:
+        o.max_lag_ms = 999;
+        break;
+    default:
+        o.n_join = 1;
+        snprintf(o.join[0], sizeof o.join[0], "127.0.0.1:2379");
+        ck_assert_int_eq(bs_node_parse_members(&o, "1=a:1", err), 0);
         break;
     }
     ck_assert_msg(bs_node_opts_check(&o, err) == BS_EINVAL,
