@@ -220,7 +220,7 @@ layout() { status_js 1 | jq -c '[.shards[] | {id, r: [.replicas[].node_id] | sor
 before=$(layout)
 assert_ok "rebalance --dry-run" bcluster 1 rebalance --dry-run -o json
 plan=$OUT
-assert_match "\"to_node\": *$ADDED" "$plan" "the dry-run plan moves replicas to the new node"
+assert_match "\"to_node\":[[:space:]]*$ADDED" "$plan" "the dry-run plan moves replicas to the new node"
 bcluster 1 rebalance --dry-run >"$WORK/plan.txt" || fail "rebalance --dry-run (table)"
 log "dry-run plan: $(head -5 "$WORK/plan.txt" | tr '\n' ';')"
 sleep 3
