@@ -1683,24 +1683,9 @@ static void pd_unary(struct bs_rpc_call *call, const void *req, size_t len,
 int bs_rpc_pd_image_encode(const uint8_t *img, size_t len, uint8_t **out,
                            size_t *out_len)
 {
-    const void *arg[2] = {img, (const void *)(uintptr_t)len};
-    basalt_node_PlacementImage m = basalt_node_PlacementImage_init_zero;
-    m.image.funcs.encode = enc_cmd;
-    m.image.arg = (void *)arg;
-    size_t sz = 0;
-    if (!pb_get_encoded_size(&sz, basalt_node_PlacementImage_fields, &m))
-        return BS_EINVAL;
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (!buf)
-        return BS_ENOMEM;
-    pb_ostream_t os = pb_ostream_from_buffer(buf, sz);
-    if (!pb_encode(&os, basalt_node_PlacementImage_fields, &m)) {
-        free(buf);
-        return BS_EINVAL;
-    }
-    *out = buf;
-    *out_len = os.bytes_written;
-    return 0;
+    /* PlacementImage and PlacementCommand are both one bytes field 1:
+     * the same bytes on the wire. */
+    return bs_rpc_pd_command_encode(img, len, out, out_len);
 }
 
 int bs_rpc_pd_image_decode(const void *buf, size_t len, size_t max,

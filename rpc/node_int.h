@@ -178,7 +178,10 @@ int bs_node__pd_propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
                         bs_node_pd_done done, void *ctx);
 
 /* kv_svc.c: the body of /basalt.node.Forward/Placement (PlacementCommand:
- * the encoded bs_pd_cmd) and of its answer (PlacementResult: the status). */
+ * the encoded bs_pd_cmd) and of its answer (PlacementResult: the status).
+ * PlacementCommand, PlacementImage and HeartbeatRequest are each one
+ * bytes field 1, so the command's encoder and the image's decoder serve
+ * all three. */
 int bs_rpc_pd_command_encode(const uint8_t *cmd, size_t len, uint8_t **out,
                              size_t *out_len);
 int bs_rpc_pd_result_decode(const void *buf, size_t len, int64_t *status,

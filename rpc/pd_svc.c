@@ -45,11 +45,6 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include <pb_decode.h>
-#include <pb_encode.h>
-
-#include "node.pb.h"
-
 #include "log.h"
 
 #define MOD BS_NODE_MOD
@@ -275,8 +270,14 @@ int bs_node__isr_check(struct bs_node *n, uint64_t shard_id, char *msg)
 {
     bool found;
     size_t i = sstat_pos(n, shard_id, &found);
-    if (!found || !n->sstats[i].leading)
-        return 0; /* not judged yet: Raft's quorum still holds */
+    if (!found || !n->sstats[i].leading) {
+        /* Not judged since this replica became leader (the ISR round
+         * runs every 200 ms): judge it now, before the write. */
+        isr_update(n, shard_id);
+        i = sstat_pos(n, shard_id, &found);
+        if (!found || !n->sstats[i].leading)
+            return 0; /* not the leader: the propose says so */
+    }
     const struct node_shard_stat *s = &n->sstats[i];
     uint32_t min = bs_node__min_insync(n, s->voters);
     if (s->voters_in_sync >= min)
@@ -440,38 +441,6 @@ static void on_hb_sent(void *ctx, const struct bs_rpc_result *res)
         free(c);
 }
 
-/* The PlacementCommand-shaped body: field 1, length-delimited. */
-static bool enc_bytes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
-{
-    const void *const *a = *arg;
-    size_t len = (size_t)(uintptr_t)a[1];
-    return pb_encode_tag_for_field(s, f) &&
-           pb_encode_string(s, a[0], len);
-}
-
-static int hb_request_encode(const uint8_t *hb, size_t len, uint8_t **out,
-                             size_t *out_len)
-{
-    const void *arg[2] = {hb, (const void *)(uintptr_t)len};
-    basalt_node_HeartbeatRequest m = basalt_node_HeartbeatRequest_init_zero;
-    m.heartbeat.funcs.encode = enc_bytes;
-    m.heartbeat.arg = (void *)arg;
-    size_t sz = 0;
-    if (!pb_get_encoded_size(&sz, basalt_node_HeartbeatRequest_fields, &m))
-        return BS_EINVAL;
-    uint8_t *buf = malloc(sz ? sz : 1);
-    if (!buf)
-        return BS_ENOMEM;
-    pb_ostream_t os = pb_ostream_from_buffer(buf, sz);
-    if (!pb_encode(&os, basalt_node_HeartbeatRequest_fields, &m)) {
-        free(buf);
-        return BS_EINVAL;
-    }
-    *out = buf;
-    *out_len = os.bytes_written;
-    return 0;
-}
-
 static void hb_received(struct bs_node *n, const struct bs_pd_heartbeat *hb)
 {
     n->hb_received++;
@@ -500,8 +469,8 @@ static void send_heartbeat(struct bs_node *n)
     size_t elen = 0, rlen = 0;
     int rc = ch ? bs_pd_heartbeat_encode(&hb, &enc, &elen) : BS_EUNREACHABLE;
     free((void *)hb.shards);
-    if (rc == 0)
-        rc = hb_request_encode(enc, elen, &req, &rlen);
+    if (rc == 0) /* HeartbeatRequest: one bytes field, as PlacementCommand */
+        rc = bs_rpc_pd_command_encode(enc, elen, &req, &rlen);
     free(enc);
     struct hb_call *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (c) {
@@ -546,47 +515,24 @@ static void task_hb_in(void *ctx, bool cancelled)
     free(h);
 }
 
-struct hb_dst {
-    const uint8_t *p;
-    size_t len;
-    size_t max;
-    uint8_t *buf;
-    bool too_big;
-};
-
-static bool dec_hb(pb_istream_t *s, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    struct hb_dst *d = *arg;
-    if (s->bytes_left > d->max) {
-        d->too_big = true;
-        return false;
-    }
-    free(d->buf);
-    d->len = s->bytes_left;
-    d->buf = malloc(d->len ? d->len : 1);
-    return d->buf && pb_read(s, d->buf, d->len);
-}
-
 static void hb_unary(struct bs_rpc_call *call, const void *req, size_t len,
                      void *ctx)
 {
     struct bs_node *n = ctx;
-    struct hb_dst d = {.max = n->rpc_limits.max_message};
-    basalt_node_HeartbeatRequest m = basalt_node_HeartbeatRequest_init_zero;
-    m.heartbeat.funcs.decode = dec_hb;
-    m.heartbeat.arg = &d;
-    pb_istream_t is = pb_istream_from_buffer(req, len);
-    if (!pb_decode(&is, basalt_node_HeartbeatRequest_fields, &m)) {
-        free(d.buf);
-        (void)bs_rpc_call_fail(call, d.too_big ? BS_ETOOBIG : BS_EPROTO,
+    /* HeartbeatRequest has the shape of PlacementImage: field 1, bytes. */
+    uint8_t *hb = NULL;
+    size_t hb_len = 0;
+    int drc = bs_rpc_pd_image_decode(req, len, n->rpc_limits.max_message, &hb,
+                                     &hb_len);
+    if (drc != 0) {
+        (void)bs_rpc_call_fail(call, drc == BS_ETOOBIG ? drc : BS_EPROTO,
                                "basalt: the heartbeat is not a valid "
                                "HeartbeatRequest");
         return;
     }
     struct hb_in *h = calloc(1, sizeof(*h));
-    int rc = h ? bs_pd_heartbeat_decode(d.buf, d.len, &h->hb) : BS_ENOMEM;
-    free(d.buf);
+    int rc = h ? bs_pd_heartbeat_decode(hb, hb_len, &h->hb) : BS_ENOMEM;
+    free(hb);
     if (rc != 0) {
         free(h);
         (void)bs_rpc_call_fail(call, rc == BS_ENOMEM ? rc : BS_EPROTO,
