@@ -909,6 +909,19 @@ static void plan_init(struct plan *p)
             lv->leaders++;
     }
     p->n_data = bs_pd_route_count(st);
+    /* A shard whose leader reports a newer configuration or range than
+     * placement records has changed under placement (a cancelled move
+     * that had already promoted its learner, a split not reported yet):
+     * planning on the old record could move a replica to a node that
+     * already holds one. It waits for the report. */
+    for (size_t si = 0; p->stats && si < p->n_shards; si++) {
+        const struct bs_pd_shard *s = bs_pd_shard_at(st, si);
+        const struct bs_pd_shard_stat *ss =
+            bs_pd_stats_shard(p->stats, s->id, NULL, NULL);
+        if (ss && (ss->conf_ver > s->epoch.conf_ver ||
+                   ss->version > s->epoch.version))
+            p->busy[si] = true;
+    }
     size_t inflight = 0;
     for (size_t i = 0; i < bs_pd_op_count(st); i++) {
         const struct bs_pd_op *op = bs_pd_op_at(st, i);

@@ -198,7 +198,40 @@ static void transfer_away(struct bs_node *n, uint64_t shard,
     }
 }
 
-enum { ST_ADD = 1, ST_PROMOTE, ST_REMOVE, ST_TRANSFER, ST_LEADER, ST_SPLIT };
+enum {
+    ST_ADD = 1,
+    ST_PROMOTE,
+    ST_REMOVE,
+    ST_TRANSFER,
+    ST_LEADER,
+    ST_SPLIT,
+    ST_CANCEL
+};
+
+static void cancel_done(struct bs_node *n, void *ctx, int status,
+                        uint64_t first_id)
+{
+    (void)n;
+    (void)first_id;
+    uint64_t id = (uint64_t)(uintptr_t)ctx;
+    if (status != 0 && status != BS_ENOTFOUND)
+        bs_log(BS_LOG_INFO, MOD, "mover: cancelling op %" PRIu64 " err=%s",
+               id, bs_strerror(status));
+}
+
+/* Asks placement to drop an operator that cannot finish. */
+static void cancel_op(struct bs_node *n, const struct bs_pd_op *op,
+                      const char *why)
+{
+    bs_log(BS_LOG_INFO, MOD, "mover: op %" PRIu64 " shard %" PRIu64
+           " cancelled: %s", op->id, op->shard_id, why);
+    struct bs_pd_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = BS_PD_CMD_OP_CANCEL;
+    cmd.u.op_cancel.op_id = op->id;
+    (void)bs_node__pd_propose(n, &cmd, cancel_done,
+                              (void *)(uintptr_t)op->id);
+}
 
 static void exec_move(struct bs_node *n, const struct bs_pd_op *op,
                       const struct bs_eng_group_info *gi, uint64_t now)
@@ -208,6 +241,15 @@ static void exec_move(struct bs_node *n, const struct bs_pd_op *op,
         return; /* the leader leaves the joint state by itself */
     uint64_t old = op->from_node ? member_on(c, op->from_node) : 0;
     uint64_t nw = op->to_node ? op->new_replica : 0;
+    uint64_t on_to = op->to_node ? member_on(c, op->to_node) : 0;
+    if (on_to && on_to != nw) {
+        /* The target holds another replica of the shard already (placement
+         * planned on a record older than this configuration): the move
+         * can never finish; give its slot back. */
+        if (step_due(n, op->id, ST_CANCEL, now))
+            cancel_op(n, op, "the target node already holds a replica");
+        return;
+    }
     bool nw_voter = nw && in_list(c->voters, c->n_voters, nw);
     bool nw_learner = nw && in_list(c->learners, c->n_learners, nw);
     struct bs_raft_cc_single ch[2];
@@ -305,6 +347,11 @@ static void exec_split(struct bs_node *n, const struct bs_pd_op *op,
     size_t key_len = op->split_key_len;
     if (key_len == 0) {
         int rc = bs_shard_middle_key(sh, n->db, &mid, &mid_len);
+        if (rc == BS_ENOTFOUND) {
+            /* Fewer than two keys: nothing to split, ever. */
+            cancel_op(n, op, "the shard holds fewer than two keys");
+            return;
+        }
         if (rc != 0) {
             bs_log(BS_LOG_INFO, MOD,
                    "mover: shard %" PRIu64 " has no middle key to split "
