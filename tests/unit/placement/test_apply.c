@@ -14,100 +14,6 @@
 
 #include "helpers.h"
 
-/* ------------------------------------------------ in-memory record store */
-
-struct rec {
-    uint8_t *key, *val;
-    size_t klen, vlen;
-};
-
-/* Records sorted by key, like a column family. */
-struct kv {
-    struct rec *v;
-    size_t n, cap;
-    size_t puts; /* puts since the last reset */
-    size_t pos;  /* iteration */
-};
-
-static int kv_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al > bl) - (al < bl);
-}
-
-static int kv_put(void *ctx, const void *key, size_t klen, const void *val,
-                  size_t vlen)
-{
-    struct kv *kv = ctx;
-    kv->puts++;
-    size_t i = 0;
-    while (i < kv->n && kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) < 0)
-        i++;
-    if (i < kv->n && kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) == 0) {
-        free(kv->v[i].val);
-    } else {
-        if (kv->n == kv->cap) {
-            kv->cap = kv->cap ? kv->cap * 2 : 16;
-            kv->v = realloc(kv->v, kv->cap * sizeof(*kv->v));
-        }
-        memmove(&kv->v[i + 1], &kv->v[i], (kv->n - i) * sizeof(*kv->v));
-        kv->n++;
-        kv->v[i].key = malloc(klen);
-        memcpy(kv->v[i].key, key, klen);
-        kv->v[i].klen = klen;
-    }
-    kv->v[i].val = malloc(vlen);
-    memcpy(kv->v[i].val, val, vlen);
-    kv->v[i].vlen = vlen;
-    return 0;
-}
-
-static int kv_next(void *ctx, const void **key, size_t *klen, const void **val,
-                   size_t *vlen)
-{
-    struct kv *kv = ctx;
-    if (kv->pos >= kv->n)
-        return 0;
-    struct rec *r = &kv->v[kv->pos++];
-    *key = r->key;
-    *klen = r->klen;
-    *val = r->val;
-    *vlen = r->vlen;
-    return 1;
-}
-
-static struct rec *kv_find(struct kv *kv, const void *key, size_t klen)
-{
-    for (size_t i = 0; i < kv->n; i++)
-        if (kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) == 0)
-            return &kv->v[i];
-    return NULL;
-}
-
-static void kv_free(struct kv *kv)
-{
-    for (size_t i = 0; i < kv->n; i++) {
-        free(kv->v[i].key);
-        free(kv->v[i].val);
-    }
-    free(kv->v);
-    memset(kv, 0, sizeof(*kv));
-}
-
-static int kv_load(struct kv *kv, struct bs_pd_state *st, char *errmsg)
-{
-    kv->pos = 0;
-    return bs_pd_load_from(st, kv_next, kv, errmsg);
-}
-
-static void shard_key(uint8_t key[10], uint64_t id)
-{
-    key[0] = 'p';
-    key[1] = 's';
-    for (int i = 0; i < 8; i++)
-        key[2 + i] = (uint8_t)(id >> (56 - 8 * i));
-}
-
 /* --------------------------------------------------------------- splits */
 
 START_TEST(test_split_updates_routing_and_epochs)
@@ -170,30 +76,6 @@ START_TEST(test_split_updates_routing_and_epochs)
 }
 END_TEST
 
-/* Applies cmd at the next index to st, and an empty entry at the same
- * index to a copy: a refused command must leave the same state. */
-static void assert_refused_unchanged(struct bs_pd_state *st, uint64_t *idx,
-                                     const struct bs_pd_cmd *cmd, int want)
-{
-    uint8_t *img;
-    size_t len;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, &len), 0);
-    struct bs_pd_state *copy = bs_pd_state_create();
-    ck_assert_int_eq(bs_pd_decode_all(copy, img, len, NULL), 0);
-    free(img);
-    struct bs_pd_result res;
-    int rc = th_apply(st, idx, cmd, &res);
-    ck_assert_msg(rc == want, "got %s want %s (%s)", bs_err_name(rc),
-                  bs_err_name(want), res.msg);
-    if (rc != 0 && rc != BS_ESTALE)
-        ck_assert_uint_gt(strlen(res.msg), 0);
-    ck_assert_int_eq(bs_pd_apply(copy, *idx, NULL, 0, NULL), 0);
-    ck_assert_uint_eq(bs_pd_applied(st), *idx);
-    ck_assert(th_equal(st, copy));
-    bs_pd_state_destroy(copy);
-    th_check(st);
-}
-
 START_TEST(test_split_stale_duplicate_and_refused)
 {
     uint64_t idx = 0;
@@ -204,50 +86,50 @@ START_TEST(test_split_stale_duplicate_and_refused)
 
     /* Out of order (version + 2). */
     cmd.u.split.epoch.version = 3;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd = first;
     /* Key outside / on the boundary of the range. */
     cmd.u.split.split_key = (const uint8_t *)"\x30";
-    assert_refused_unchanged(st, &idx, &cmd, BS_ERANGE);
+    th_refused(st, &idx, &cmd, BS_ERANGE, NULL);
     cmd.u.split.split_key = (const uint8_t *)"";
     cmd.u.split.split_key_len = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ERANGE);
+    th_refused(st, &idx, &cmd, BS_ERANGE, NULL);
     cmd = first;
     cmd.u.split.shard_id = 2;
     cmd.u.split.split_key = (const uint8_t *)"\x20\x00";
     cmd.u.split.split_key_len = 2; /* == start of shard 2 */
-    assert_refused_unchanged(st, &idx, &cmd, BS_ERANGE);
+    th_refused(st, &idx, &cmd, BS_ERANGE, NULL);
     cmd = first;
     /* Unknown shard, shard 0, ids never allocated, id taken. */
     cmd.u.split.shard_id = 77;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ENOTFOUND);
+    th_refused(st, &idx, &cmd, BS_ENOTFOUND, NULL);
     cmd.u.split.shard_id = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd = first;
     cmd.u.split.new_shard_id = 1000;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.split.new_shard_id = 2;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EEXIST);
+    th_refused(st, &idx, &cmd, BS_EEXIST, NULL);
     cmd = first;
     cmd.u.split.replicas[1].id = BS_ENG_REPLICA_ID(
         cmd.u.split.replicas[1].node_id, 1000); /* never allocated */
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.split.replicas[1].id = bs_pd_shard_find(st, 2)->replicas[0].id;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL); /* used */
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL); /* used */
     cmd = first;
     cmd.u.split.replicas[1].node_id = cmd.u.split.replicas[0].node_id;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd = first;
     cmd.u.split.new_epoch.version = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
 
     /* The real one, then its duplicate and an older report. */
     struct bs_pd_result res;
     ck_assert_int_eq(th_apply(st, &idx, &first, &res), 0);
-    assert_refused_unchanged(st, &idx, &first, BS_ESTALE);
+    th_refused(st, &idx, &first, BS_ESTALE, NULL);
     cmd = first;
     cmd.u.split.epoch.version = 1;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ESTALE);
+    th_refused(st, &idx, &cmd, BS_ESTALE, NULL);
     bs_pd_state_destroy(st);
 }
 END_TEST
@@ -286,21 +168,10 @@ END_TEST
 
 /* ------------------------------------------------------ replica changes */
 
-static void register_node(struct bs_pd_state *st, uint64_t *idx, uint64_t id)
-{
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&cmd.u.register_node.node, id);
-    cmd.u.register_node.now = 2000;
-    ck_assert_int_eq(th_apply(st, idx, &cmd, NULL), 0);
-}
-
 static void set_state(struct bs_pd_state *st, uint64_t *idx, uint64_t id,
                       uint8_t to, int want)
 {
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_UPDATE_NODE_STATE};
-    cmd.u.node_state.node_id = id;
-    cmd.u.node_state.state = to;
-    cmd.u.node_state.now = 3000 + *idx;
+    struct bs_pd_cmd cmd = th_cmd_node_state(id, to, 3000 + *idx);
     struct bs_pd_result res;
     int rc = th_apply(st, idx, &cmd, &res);
     ck_assert_msg(rc == want, "node %llu -> %s: got %s want %s (%s)",
@@ -312,7 +183,7 @@ START_TEST(test_replica_change)
 {
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(3, 8, 3, &idx);
-    register_node(st, &idx, 4);
+    th_register(st, &idx, 4);
     const struct bs_pd_shard *s = bs_pd_shard_find(st, 3);
     uint64_t rid = th_alloc(st, &idx, BS_PD_ID_REPLICA, 1);
 
@@ -323,9 +194,8 @@ START_TEST(test_replica_change)
     cmd.u.replica_change.n_replicas = 4;
     memcpy(cmd.u.replica_change.replicas, s->replicas,
            3 * sizeof(struct bs_pd_replica));
-    cmd.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
-                               BS_PD_ROLE_LEARNER};
+    cmd.u.replica_change.replicas[3] = (struct bs_pd_replica){
+        BS_ENG_REPLICA_ID(4, rid), 4, BS_PD_ROLE_LEARNER};
     struct bs_pd_cmd add = cmd;
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
     s = bs_pd_shard_find(st, 3);
@@ -335,9 +205,9 @@ START_TEST(test_replica_change)
     ck_assert_int_eq(bs_pd_shard_replica_on(s, 4)->role, BS_PD_ROLE_LEARNER);
     th_check(st);
     /* Duplicate and stale. */
-    assert_refused_unchanged(st, &idx, &add, BS_ESTALE);
+    th_refused(st, &idx, &add, BS_ESTALE, NULL);
     cmd.u.replica_change.conf_ver = 1;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ESTALE);
+    th_refused(st, &idx, &cmd, BS_ESTALE, NULL);
 
     /* Promote it and remove the leader's replica: leader unknown. */
     uint64_t old_leader = s->leader;
@@ -361,25 +231,25 @@ START_TEST(test_replica_change)
     cmd = promote;
     cmd.u.replica_change.conf_ver = 4;
     cmd.u.replica_change.replicas[0].node_id = 99; /* unknown node */
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd = promote;
     cmd.u.replica_change.conf_ver = 4;
     for (uint32_t i = 0; i < 3; i++)
         cmd.u.replica_change.replicas[i].role = BS_PD_ROLE_LEARNER;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL); /* no voter */
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL); /* no voter */
     cmd = promote;
     cmd.u.replica_change.conf_ver = 4;
     cmd.u.replica_change.replicas[0].role = 9;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.replica_change.n_replicas = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd = promote;
     cmd.u.replica_change.conf_ver = 4;
     cmd.u.replica_change.replicas[0].id =
         bs_pd_shard_find(st, 1)->replicas[0].id; /* another shard's */
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.replica_change.shard_id = 99;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ENOTFOUND);
+    th_refused(st, &idx, &cmd, BS_ENOTFOUND, NULL);
 
     /* The placement group itself changes membership the same way. */
     const struct bs_pd_shard *s0 = bs_pd_shard_find(st, 0);
@@ -390,9 +260,8 @@ START_TEST(test_replica_change)
     cmd.u.replica_change.n_replicas = 4;
     memcpy(cmd.u.replica_change.replicas, s0->replicas,
            3 * sizeof(struct bs_pd_replica));
-    cmd.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, rid), 4,
-                               BS_PD_ROLE_LEARNER};
+    cmd.u.replica_change.replicas[3] = (struct bs_pd_replica){
+        BS_ENG_REPLICA_ID(4, rid), 4, BS_PD_ROLE_LEARNER};
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
     ck_assert_uint_eq(bs_pd_shard_find(st, 0)->n_replicas, 4);
     ck_assert_uint_eq(bs_pd_route_count(st), 8);
@@ -417,21 +286,21 @@ START_TEST(test_leader_reports)
     s = bs_pd_shard_find(st, 2);
     ck_assert_uint_eq(s->leader, b);
     ck_assert_uint_eq(s->leader_term, 5);
-    assert_refused_unchanged(st, &idx, &cmd, BS_ESTALE); /* duplicate */
+    th_refused(st, &idx, &cmd, BS_ESTALE, NULL); /* duplicate */
     cmd.u.leader.term = 4;
     cmd.u.leader.leader = a;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ESTALE); /* older */
+    th_refused(st, &idx, &cmd, BS_ESTALE, NULL); /* older */
     cmd.u.leader.term = 5;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL); /* 2 in a term */
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL); /* 2 in a term */
     cmd.u.leader.term = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.leader.term = 6;
     cmd.u.leader.leader = 999;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL); /* not a member */
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL); /* not a member */
     cmd.u.leader.leader = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.leader.shard_id = 50;
-    assert_refused_unchanged(st, &idx, &cmd, BS_ENOTFOUND);
+    th_refused(st, &idx, &cmd, BS_ENOTFOUND, NULL);
     cmd.u.leader.shard_id = 2;
     cmd.u.leader.leader = a;
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
@@ -458,7 +327,7 @@ START_TEST(test_node_registration)
     ck_assert_uint_eq(n->state_since, 5000);
     ck_assert_uint_eq(bs_pd_next_node_id(st), 11);
     ck_assert_uint_eq(bs_pd_node_at(st, 3)->info.id, 10);
-    assert_refused_unchanged(st, &idx, &cmd, BS_ESTALE); /* same info */
+    th_refused(st, &idx, &cmd, BS_ESTALE, NULL); /* same info */
     /* New address: updated, state untouched. */
     strcpy(cmd.u.register_node.node.client_addr, "10.9.9.9:2379");
     ck_assert_int_eq(th_apply(st, &idx, &cmd, NULL), 0);
@@ -467,15 +336,15 @@ START_TEST(test_node_registration)
     /* An allocated id, in the middle of the sorted array. */
     uint64_t nid = th_alloc(st, &idx, BS_PD_ID_NODE, 1);
     ck_assert_uint_eq(nid, 11);
-    register_node(st, &idx, 5);
+    th_register(st, &idx, 5);
     ck_assert_uint_eq(bs_pd_node_at(st, 3)->info.id, 5);
     ck_assert_uint_eq(bs_pd_next_node_id(st), 12);
     /* Refused. */
     th_node_info(&cmd.u.register_node.node, 0);
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     th_node_info(&cmd.u.register_node.node, 20);
     cmd.u.register_node.node.labels[0].key[0] = '\0';
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     th_check(st);
     ck_assert_uint_eq(bs_pd_node_count(st), 5);
     bs_pd_state_destroy(st);
@@ -506,7 +375,7 @@ START_TEST(test_node_state_transition_table)
         for (uint8_t to = 1; to <= 5; to++) {
             uint64_t idx = 0;
             struct bs_pd_state *st = th_bootstrap(3, 2, 3, &idx);
-            register_node(st, &idx, 4);
+            th_register(st, &idx, 4);
             for (int k = 0; k < 3 && path[from][k]; k++)
                 set_state(st, &idx, 4, path[from][k], 0);
             ck_assert_int_eq(bs_pd_node_find(st, 4)->state, from);
@@ -529,7 +398,7 @@ START_TEST(test_node_removal_and_heartbeats)
     struct bs_pd_state *st = th_bootstrap(3, 8, 3, &idx);
     /* A fourth node, so that three remain for three replicas per shard
      * (bs_pd_can_decommission). */
-    register_node(st, &idx, 4);
+    th_register(st, &idx, 4);
     /* Node 1 holds replicas: draining is fine, removal is not. */
     set_state(st, &idx, 1, BS_PD_NODE_DRAINING, 0);
     set_state(st, &idx, 1, BS_PD_NODE_REMOVED, BS_EBUSY);
@@ -543,7 +412,7 @@ START_TEST(test_node_removal_and_heartbeats)
     ck_assert_int_eq(th_apply(st, &idx, &hb, NULL), 0);
     ck_assert_int_eq(bs_pd_node_find(st, 1)->state, BS_PD_NODE_DRAINING);
     ck_assert_uint_eq(bs_pd_node_find(st, 1)->last_heartbeat, 4000);
-    assert_refused_unchanged(st, &idx, &hb, BS_ESTALE); /* not newer */
+    th_refused(st, &idx, &hb, BS_ESTALE, NULL); /* not newer */
 
     /* A suspect node comes back with a heartbeat. */
     set_state(st, &idx, 2, BS_PD_NODE_SUSPECT, 0);
@@ -555,22 +424,22 @@ START_TEST(test_node_removal_and_heartbeats)
     ck_assert_int_eq(n2->state, BS_PD_NODE_UP);
     ck_assert_uint_eq(n2->state_since, 4500);
     hb.u.heartbeat.node_id = 42;
-    assert_refused_unchanged(st, &idx, &hb, BS_ENOTFOUND);
+    th_refused(st, &idx, &hb, BS_ENOTFOUND, NULL);
 
     /* A fresh node with no replicas: drain, remove, then it is gone for
      * good (heartbeat stale, re-registration refused, no replica may be
      * placed on it). One decommission at a time: node 1's is cancelled
      * first. */
     set_state(st, &idx, 1, BS_PD_NODE_UP, 0);
-    register_node(st, &idx, 5);
+    th_register(st, &idx, 5);
     set_state(st, &idx, 5, BS_PD_NODE_DRAINING, 0);
     set_state(st, &idx, 5, BS_PD_NODE_REMOVED, 0);
     hb.u.heartbeat.node_id = 5;
     hb.u.heartbeat.now = 9000;
-    assert_refused_unchanged(st, &idx, &hb, BS_ESTALE);
+    th_refused(st, &idx, &hb, BS_ESTALE, NULL);
     struct bs_pd_cmd reg = {.type = BS_PD_CMD_REGISTER_NODE};
     th_node_info(&reg.u.register_node.node, 5);
-    assert_refused_unchanged(st, &idx, &reg, BS_EEXIST);
+    th_refused(st, &idx, &reg, BS_EEXIST, NULL);
     uint64_t rid = th_alloc(st, &idx, BS_PD_ID_REPLICA, 1);
     const struct bs_pd_shard *s = bs_pd_shard_find(st, 1);
     struct bs_pd_cmd rc = {.type = BS_PD_CMD_SHARD_REPLICA_CHANGE};
@@ -579,10 +448,9 @@ START_TEST(test_node_removal_and_heartbeats)
     rc.u.replica_change.n_replicas = 4;
     memcpy(rc.u.replica_change.replicas, s->replicas,
            3 * sizeof(struct bs_pd_replica));
-    rc.u.replica_change.replicas[3] =
-        (struct bs_pd_replica){BS_ENG_REPLICA_ID(5, rid), 5,
-                               BS_PD_ROLE_LEARNER};
-    assert_refused_unchanged(st, &idx, &rc, BS_EINVAL);
+    rc.u.replica_change.replicas[3] = (struct bs_pd_replica){
+        BS_ENG_REPLICA_ID(5, rid), 5, BS_PD_ROLE_LEARNER};
+    th_refused(st, &idx, &rc, BS_EINVAL, NULL);
     ck_assert_uint_eq(bs_pd_node_count(st), 5); /* the id stays taken */
     bs_pd_state_destroy(st);
 }
@@ -674,12 +542,12 @@ START_TEST(test_commands_before_bootstrap_and_alloc)
     ck_assert_uint_eq(th_alloc(st, &idx, BS_PD_ID_REPLICA, 3), r);
     ck_assert_uint_eq(bs_pd_next_replica_id(st), r + 3);
     cmd.u.alloc.count = 0;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.alloc.count = BS_PD_MAX_ALLOC + 1;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     cmd.u.alloc.count = 1;
     cmd.u.alloc.kind = 7;
-    assert_refused_unchanged(st, &idx, &cmd, BS_EINVAL);
+    th_refused(st, &idx, &cmd, BS_EINVAL, NULL);
     bs_pd_state_destroy(st);
 }
 END_TEST
@@ -781,21 +649,21 @@ START_TEST(test_replay_is_deterministic)
     th_check(a);
     /* b: the same log twice (the second pass is all skipped), saved and
      * reloaded midway. */
-    struct kv kv = {0};
+    struct th_kv kv = {0};
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
             struct bs_pd_result res;
             bs_pd_apply(b, i + 1, log[i], lens[i], &res);
             ck_assert(res.skipped == (pass == 1));
             if (i % 97 == 0) {
-                ck_assert_int_eq(bs_pd_save_to(b, kv_put, &kv), 0);
-                ck_assert_int_eq(kv_load(&kv, b, NULL), 0);
+                ck_assert_int_eq(bs_pd_save_to(b, th_kv_put, &kv), 0);
+                ck_assert_int_eq(th_kv_load(&kv, b, NULL), 0);
             }
         }
     ck_assert(th_equal(a, b));
     for (size_t i = 0; i < n; i++)
         free(log[i]);
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(a);
     bs_pd_state_destroy(b);
 }
@@ -807,14 +675,14 @@ START_TEST(test_save_writes_only_changes)
 {
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(3, 8, 3, &idx);
-    struct kv kv = {0};
-    ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
+    struct th_kv kv = {0};
+    ck_assert_int_eq(bs_pd_save_to(st, th_kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 1 + 3 + 9); /* meta, nodes, shards */
     ck_assert_uint_eq(kv.n, 13);
     th_check(st);
 
     kv.puts = 0;
-    ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
+    ck_assert_int_eq(bs_pd_save_to(st, th_kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 1); /* meta only */
 
     struct bs_pd_cmd hb = {.type = BS_PD_CMD_NODE_HEARTBEAT};
@@ -824,29 +692,29 @@ START_TEST(test_save_writes_only_changes)
     hb.u.heartbeat.now = 7001;
     ck_assert_int_eq(th_apply(st, &idx, &hb, NULL), 0);
     kv.puts = 0;
-    ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
+    ck_assert_int_eq(bs_pd_save_to(st, th_kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 2); /* node 2 once, meta */
 
     /* A split: two allocs (meta), then parent + new shard + meta. */
     ck_assert_int_eq(th_split(st, &idx, 3, "\x50", 1, NULL), 0);
     kv.puts = 0;
-    ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
+    ck_assert_int_eq(bs_pd_save_to(st, th_kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 3);
     ck_assert_uint_eq(kv.n, 14);
 
     /* An ignored report writes only meta (the applied index). */
     ck_assert_int_eq(th_apply(st, &idx, &hb, NULL), BS_ESTALE);
     kv.puts = 0;
-    ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
+    ck_assert_int_eq(bs_pd_save_to(st, th_kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 1);
 
     struct bs_pd_state *back = bs_pd_state_create();
     char err[256];
-    ck_assert_int_eq(kv_load(&kv, back, err), 0);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), 0);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_applied(back), idx);
     th_check(back);
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(back);
     bs_pd_state_destroy(st);
 }
@@ -854,23 +722,23 @@ END_TEST
 
 START_TEST(test_load_empty_and_foreign_keys)
 {
-    struct kv kv = {0};
+    struct th_kv kv = {0};
     struct bs_pd_state *st = bs_pd_state_create();
-    ck_assert_int_eq(kv_load(&kv, st, NULL), 0);
+    ck_assert_int_eq(th_kv_load(&kv, st, NULL), 0);
     ck_assert(!bs_pd_bootstrapped(st));
     /* Keys outside the "p" namespace (the shard layer's) are skipped. */
-    kv_put(&kv,
-           "\x00"
-           "apply",
-           6, "x", 1);
-    kv_put(&kv, "zuser", 5, "y", 1);
-    ck_assert_int_eq(kv_load(&kv, st, NULL), 0);
+    th_kv_put(&kv,
+              "\x00"
+              "apply",
+              6, "x", 1);
+    th_kv_put(&kv, "zuser", 5, "y", 1);
+    ck_assert_int_eq(th_kv_load(&kv, st, NULL), 0);
     uint64_t idx = 0;
     struct bs_pd_state *full = th_bootstrap(3, 8, 3, &idx);
-    ck_assert_int_eq(bs_pd_save_to(full, kv_put, &kv), 0);
-    ck_assert_int_eq(kv_load(&kv, st, NULL), 0);
+    ck_assert_int_eq(bs_pd_save_to(full, th_kv_put, &kv), 0);
+    ck_assert_int_eq(th_kv_load(&kv, st, NULL), 0);
     ck_assert(th_equal(st, full));
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(st);
     bs_pd_state_destroy(full);
 }
@@ -880,11 +748,11 @@ START_TEST(test_load_refuses_bad_records)
 {
     uint64_t idx = 0;
     struct bs_pd_state *old = th_bootstrap(3, 8, 3, &idx);
-    struct kv kv = {0};
-    ck_assert_int_eq(bs_pd_save_to(old, kv_put, &kv), 0);
+    struct th_kv kv = {0};
+    ck_assert_int_eq(bs_pd_save_to(old, th_kv_put, &kv), 0);
     uint8_t k3[10];
-    shard_key(k3, 3);
-    struct rec *r3 = kv_find(&kv, k3, 10);
+    th_rec_key(k3, 's', 3);
+    struct th_rec *r3 = th_kv_find(&kv, k3, 10);
     ck_assert_ptr_nonnull(r3);
     uint8_t *old3 = malloc(r3->vlen);
     size_t old3_len = r3->vlen;
@@ -896,49 +764,51 @@ START_TEST(test_load_refuses_bad_records)
 
     /* A bad checksum names the record; the state is unchanged. */
     r3->val[5] ^= 1;
-    ck_assert_int_eq(kv_load(&kv, st, err), BS_ECORRUPT);
+    ck_assert_int_eq(th_kv_load(&kv, st, err), BS_ECORRUPT);
     ck_assert_msg(strstr(err, "shard/3") && strstr(err, "checksum"), "%s", err);
     ck_assert(th_equal(st, keep));
     r3->val[5] ^= 1;
     /* A value too short to hold a version and a checksum. */
     r3->vlen = 3;
-    ck_assert_int_eq(kv_load(&kv, st, err), BS_ECORRUPT);
+    ck_assert_int_eq(th_kv_load(&kv, st, err), BS_ECORRUPT);
     ck_assert(strstr(err, "shard/3"));
     r3->vlen = old3_len;
 
     /* A missing record is noticed through the meta counts. */
-    struct kv less = {0};
+    struct th_kv less = {0};
     for (size_t i = 0; i < kv.n; i++)
-        if (kv_cmp(kv.v[i].key, kv.v[i].klen, k3, 10) != 0)
-            kv_put(&less, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-    ck_assert_int_eq(kv_load(&less, st, err), BS_ECORRUPT);
+        if (&kv.v[i] != r3)
+            th_kv_put(&less, kv.v[i].key, kv.v[i].klen, kv.v[i].val,
+                      kv.v[i].vlen);
+    ck_assert_int_eq(th_kv_load(&less, st, err), BS_ECORRUPT);
     ck_assert_msg(strstr(err, "meta"), "%s", err);
-    kv_free(&less);
+    th_kv_free(&less);
 
     /* Records without meta. */
-    struct kv nometa = {0};
+    struct th_kv nometa = {0};
     for (size_t i = 1; i < kv.n; i++)
-        kv_put(&nometa, kv.v[i].key, kv.v[i].klen, kv.v[i].val, kv.v[i].vlen);
-    ck_assert_int_eq(kv_load(&nometa, st, err), BS_ECORRUPT);
+        th_kv_put(&nometa, kv.v[i].key, kv.v[i].klen, kv.v[i].val,
+                  kv.v[i].vlen);
+    ck_assert_int_eq(th_kv_load(&nometa, st, err), BS_ECORRUPT);
     ck_assert(strstr(err, "meta"));
-    kv_free(&nometa);
+    th_kv_free(&nometa);
 
     /* An unknown record kind in the placement namespace. */
-    kv_put(&kv, "pq", 2, "v", 1);
-    ck_assert_int_eq(kv_load(&kv, st, err), BS_ECORRUPT);
+    th_kv_put(&kv, "pq", 2, "v", 1);
+    ck_assert_int_eq(th_kv_load(&kv, st, err), BS_ECORRUPT);
     ck_assert(strstr(err, "unknown"));
-    kv_free(&kv);
+    th_kv_free(&kv);
 
     /* Valid records that do not fit together: after a split of shard 3,
      * put back shard 3's old (wider) record: an overlap. */
     ck_assert_int_eq(th_split(old, &idx, 3, "\x50", 1, NULL), 0);
-    ck_assert_int_eq(bs_pd_save_all_to(old, kv_put, &kv), 0);
-    kv_put(&kv, k3, 10, old3, old3_len);
-    ck_assert_int_eq(kv_load(&kv, st, err), BS_ECORRUPT);
+    ck_assert_int_eq(bs_pd_save_all_to(old, th_kv_put, &kv), 0);
+    th_kv_put(&kv, k3, 10, old3, old3_len);
+    ck_assert_int_eq(th_kv_load(&kv, st, err), BS_ECORRUPT);
     ck_assert_msg(strstr(err, "overlap"), "%s", err);
     ck_assert(th_equal(st, keep));
     free(old3);
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(st);
     bs_pd_state_destroy(keep);
     bs_pd_state_destroy(old);
@@ -950,9 +820,8 @@ START_TEST(test_image_round_trip_and_every_byte_flip)
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(2, 2, 2, &idx);
     ck_assert_int_eq(th_split(st, &idx, 2, "\xa0", 1, NULL), 0);
-    uint8_t *img;
     size_t len;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, &len), 0);
+    uint8_t *img = th_image(st, &len);
     struct bs_pd_state *back = bs_pd_state_create();
     ck_assert_int_eq(bs_pd_decode_all(back, img, len, NULL), 0);
     ck_assert(th_equal(st, back));
@@ -1006,9 +875,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run(suite());
 }

@@ -9,150 +9,39 @@
  * (saved, deleted, reloaded, in an image, in RocksDB, older record
  * versions) and bs_pd_check on states with operators; and apply / decode
  * of all of these under injected out-of-memory (malloc, calloc and realloc
- * are wrapped at link time, see meson.build).
+ * are wrapped at link time, see faults.h).
  */
-#define _GNU_SOURCE
 #include <check.h>
-#include <ftw.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "helpers.h"
-
-/* ------------------------------------------------------ fault injection */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-
-/* Allocations left before the injected failure; < 0: never fail. */
-static long budget = -1;
-static long failures;
-
-static bool fail_now(void)
-{
-    if (budget < 0)
-        return false;
-    if (budget == 0) {
-        failures++;
-        return true;
-    }
-    budget--;
-    return false;
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return fail_now() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t m)
-{
-    return fail_now() ? NULL : __real_calloc(n, m);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return fail_now() ? NULL : __real_realloc(p, n);
-}
+#include "faults.h"
 
 /* ------------------------------------------------ in-memory record store */
 
-struct rec {
-    uint8_t *key, *val;
-    size_t klen, vlen;
-};
-
-/* Records sorted by key, like a column family; a put without a value
- * deletes. */
-struct kv {
-    struct rec *v;
-    size_t n, cap;
-    size_t puts, dels; /* since the last reset */
-    size_t pos;        /* iteration */
-};
-
-static int kv_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al > bl) - (al < bl);
-}
-
+/* The callback given to bs_pd_save_to (and used to build records by
+ * hand): what save writes is a deletion without a value, or a value that
+ * holds at least a version byte and its CRC32C. */
 static int kv_put(void *ctx, const void *key, size_t klen, const void *val,
                   size_t vlen)
 {
-    struct kv *kv = ctx;
-    size_t i = 0;
-    while (i < kv->n && kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) < 0)
-        i++;
-    bool found =
-        i < kv->n && kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) == 0;
-    if (!val) {
+    if (!val)
         ck_assert_uint_eq(vlen, 0);
-        kv->dels++;
-        if (found) {
-            free(kv->v[i].key);
-            free(kv->v[i].val);
-            memmove(&kv->v[i], &kv->v[i + 1], (kv->n - i - 1) * sizeof(*kv->v));
-            kv->n--;
-        }
-        return 0;
-    }
-    ck_assert_uint_ge(vlen, 5);
-    kv->puts++;
-    if (found) {
-        free(kv->v[i].val);
-    } else {
-        if (kv->n == kv->cap) {
-            kv->cap = kv->cap ? kv->cap * 2 : 16;
-            kv->v = realloc(kv->v, kv->cap * sizeof(*kv->v));
-            ck_assert_ptr_nonnull(kv->v);
-        }
-        memmove(&kv->v[i + 1], &kv->v[i], (kv->n - i) * sizeof(*kv->v));
-        kv->n++;
-        kv->v[i].key = malloc(klen);
-        memcpy(kv->v[i].key, key, klen);
-        kv->v[i].klen = klen;
-    }
-    kv->v[i].val = malloc(vlen);
-    memcpy(kv->v[i].val, val, vlen);
-    kv->v[i].vlen = vlen;
-    return 0;
+    else
+        ck_assert_uint_ge(vlen, 5);
+    return th_kv_put(ctx, key, klen, val, vlen);
 }
 
-static int kv_next(void *ctx, const void **key, size_t *klen, const void **val,
-                   size_t *vlen)
+/* A copy of every record of src, through kv_put. */
+static void kv_copy(struct th_kv *dst, const struct th_kv *src)
 {
-    struct kv *kv = ctx;
-    if (kv->pos >= kv->n)
-        return 0;
-    struct rec *r = &kv->v[kv->pos++];
-    *key = r->key;
-    *klen = r->klen;
-    *val = r->val;
-    *vlen = r->vlen;
-    return 1;
-}
-
-static struct rec *kv_find(struct kv *kv, char kind, uint64_t id)
-{
-    uint8_t key[10] = {'p', (uint8_t)kind};
-    for (int i = 0; i < 8; i++)
-        key[2 + i] = (uint8_t)(id >> (56 - 8 * i));
-    size_t klen = kind == 'm' ? 2 : 10;
-    for (size_t i = 0; i < kv->n; i++)
-        if (kv_cmp(kv->v[i].key, kv->v[i].klen, key, klen) == 0)
-            return &kv->v[i];
-    return NULL;
+    for (size_t j = 0; j < src->n; j++)
+        kv_put(dst, src->v[j].key, src->v[j].klen, src->v[j].val,
+               src->v[j].vlen);
 }
 
 /* Records of one kind ('n', 'o', 's'). */
-static size_t kv_count(const struct kv *kv, char kind)
+static size_t kv_count(const struct th_kv *kv, char kind)
 {
     size_t n = 0;
     for (size_t i = 0; i < kv->n; i++)
@@ -160,25 +49,9 @@ static size_t kv_count(const struct kv *kv, char kind)
     return n;
 }
 
-static void kv_free(struct kv *kv)
-{
-    for (size_t i = 0; i < kv->n; i++) {
-        free(kv->v[i].key);
-        free(kv->v[i].val);
-    }
-    free(kv->v);
-    memset(kv, 0, sizeof(*kv));
-}
-
-static int kv_load(struct kv *kv, struct bs_pd_state *st, char *errmsg)
-{
-    kv->pos = 0;
-    return bs_pd_load_from(st, kv_next, kv, errmsg);
-}
-
 /* Replaces a record's value by payload (version byte included) sealed
  * with its CRC32C. */
-static void kv_reseal(struct rec *r, const uint8_t *payload, size_t n)
+static void kv_reseal(struct th_rec *r, const uint8_t *payload, size_t n)
 {
     free(r->val);
     r->val = malloc(n + 4);
@@ -209,55 +82,16 @@ static uint64_t create(struct bs_pd_state *st, uint64_t *idx,
                        const struct bs_pd_cmd *c)
 {
     struct bs_pd_result res;
-    int rc = th_apply(st, idx, c, &res);
-    ck_assert_msg(rc == 0, "op_create: %s (%s)", bs_err_name(rc), res.msg);
+    th_apply_ok(st, idx, c, &res);
     ck_assert_uint_ne(res.first_id, 0);
     th_check(st);
     return res.first_id;
 }
 
-/* Applies cmd, which must be refused with want (and a message naming
- * needle, if not NULL); the state must only have consumed the index. */
-static void refused(struct bs_pd_state *st, uint64_t *idx,
-                    const struct bs_pd_cmd *cmd, int want, const char *needle)
-{
-    uint8_t *img;
-    size_t len;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, &len), 0);
-    struct bs_pd_state *copy = bs_pd_state_create();
-    ck_assert_int_eq(bs_pd_decode_all(copy, img, len, NULL), 0);
-    free(img);
-    struct bs_pd_result res;
-    int rc = th_apply(st, idx, cmd, &res);
-    ck_assert_msg(rc == want, "%s: got %s want %s (%s)",
-                  bs_pd_cmd_type_name(cmd->type), bs_err_name(rc),
-                  bs_err_name(want), res.msg);
-    if (rc != BS_ESTALE)
-        ck_assert_uint_gt(strlen(res.msg), 0);
-    if (needle)
-        ck_assert_msg(strstr(res.msg, needle), "'%s' lacks '%s'", res.msg,
-                      needle);
-    ck_assert_int_eq(bs_pd_apply(copy, *idx, NULL, 0, NULL), 0);
-    ck_assert(th_equal(st, copy));
-    bs_pd_state_destroy(copy);
-    th_check(st);
-}
-
-static void register_node(struct bs_pd_state *st, uint64_t *idx, uint64_t id)
-{
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&cmd.u.register_node.node, id);
-    cmd.u.register_node.now = 2000;
-    ck_assert_int_eq(th_apply(st, idx, &cmd, NULL), 0);
-}
-
 static int set_state(struct bs_pd_state *st, uint64_t *idx, uint64_t id,
                      uint8_t to, struct bs_pd_result *res)
 {
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_UPDATE_NODE_STATE};
-    cmd.u.node_state.node_id = id;
-    cmd.u.node_state.state = to;
-    cmd.u.node_state.now = 3000 + *idx;
+    struct bs_pd_cmd cmd = th_cmd_node_state(id, to, 3000 + *idx);
     return th_apply(st, idx, &cmd, res);
 }
 
@@ -266,45 +100,15 @@ static int report_replicas(struct bs_pd_state *st, uint64_t *idx,
                            uint64_t shard, const struct bs_pd_replica *reps,
                            uint32_t n)
 {
-    struct bs_pd_cmd c = {.type = BS_PD_CMD_SHARD_REPLICA_CHANGE};
-    c.u.replica_change.shard_id = shard;
-    c.u.replica_change.conf_ver =
-        bs_pd_shard_find(st, shard)->epoch.conf_ver + 1;
-    c.u.replica_change.n_replicas = n;
-    memcpy(c.u.replica_change.replicas, reps, n * sizeof(*reps));
+    struct bs_pd_cmd c = th_cmd_replicas(st, shard, reps, n);
     return th_apply(st, idx, &c, NULL);
 }
 
 static int report_leader(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
                          uint64_t node)
 {
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, shard);
-    struct bs_pd_cmd c = {.type = BS_PD_CMD_SHARD_LEADER};
-    c.u.leader.shard_id = shard;
-    c.u.leader.leader = bs_pd_shard_replica_on(s, node)->id;
-    c.u.leader.term = s->leader_term + 1;
+    struct bs_pd_cmd c = th_cmd_leader(st, shard, node);
     return th_apply(st, idx, &c, NULL);
-}
-
-/* The split report a shard leader sends after executing SPLIT operator
- * op at key: the operator's new shard and replica ids. */
-static void split_report(const struct bs_pd_state *st,
-                         const struct bs_pd_op *op, const void *key,
-                         size_t klen, struct bs_pd_cmd *c)
-{
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, op->shard_id);
-    memset(c, 0, sizeof(*c));
-    c->type = BS_PD_CMD_SHARD_SPLIT;
-    c->u.split.shard_id = s->id;
-    c->u.split.epoch = s->epoch;
-    c->u.split.epoch.version++;
-    c->u.split.split_key = key;
-    c->u.split.split_key_len = klen;
-    c->u.split.new_shard_id = op->new_shard_id;
-    c->u.split.new_epoch = c->u.split.epoch;
-    c->u.split.n_replicas = op->n_new_replicas;
-    memcpy(c->u.split.replicas, op->new_replicas,
-           op->n_new_replicas * sizeof(struct bs_pd_replica));
 }
 
 /* ------------------------------------------------------------ names */
@@ -423,10 +227,8 @@ START_TEST(test_codec_round_trip_and_versions)
             /* Borrowed from the bytes, not copied. */
             ck_assert(d.u.op.split_key > buf && d.u.op.split_key < buf + len);
         ck_assert_int_eq(bs_pd_cmd_encode(&d, &buf2, &len2), 0);
-        ck_assert_uint_eq(len, len2);
-        ck_assert_mem_eq(buf, buf2, len);
+        th_assert_bytes(buf2, len2, buf, len);
         bs_pd_cmd_free(&d);
-        free(buf2);
 
         /* The other version byte is refused: version 1 has none of the
          * new commands, and version 2 does not re-encode what version 1
@@ -486,19 +288,7 @@ START_TEST(test_codec_truncation_trailer_and_bad_commands)
         uint8_t *buf;
         size_t len;
         ck_assert_int_eq(bs_pd_cmd_encode(&cmds[i], &buf, &len), 0);
-        struct bs_pd_cmd d;
-        for (size_t cut = 0; cut < len; cut++) {
-            uint8_t *t = malloc(cut ? cut : 1);
-            memcpy(t, buf, cut);
-            ck_assert_msg(bs_pd_cmd_decode(t, cut, &d) == BS_ECORRUPT,
-                          "cmd %zu cut at %zu decodes", i, cut);
-            free(t);
-        }
-        uint8_t *longer = malloc(len + 1);
-        memcpy(longer, buf, len);
-        longer[len] = 0;
-        ck_assert_int_eq(bs_pd_cmd_decode(longer, len + 1, &d), BS_ECORRUPT);
-        free(longer);
+        th_assert_cmd_truncations(buf, len);
         free(buf);
     }
     /* The encoder refuses what the decoder would. */
@@ -519,34 +309,9 @@ START_TEST(test_codec_fuzz_is_canonical)
     struct bs_pd_cmd cmds[16];
     uint8_t ver[16];
     size_t n = new_cmds(cmds, ver);
-    uint64_t seed = 777;
-    size_t ok = 0, bad = 0;
-    for (int round = 0; round < 30000; round++) {
-        uint8_t *buf;
-        size_t len;
-        ck_assert_int_eq(bs_pd_cmd_encode(&cmds[round % n], &buf, &len), 0);
-        int flips = 1 + (int)(th_rand(&seed) % 3);
-        for (int f = 0; f < flips; f++)
-            buf[th_rand(&seed) % len] ^= (uint8_t)(1 + th_rand(&seed) % 255);
-        size_t cut = th_rand(&seed) % 5 == 0 ? th_rand(&seed) % len : len;
-        struct bs_pd_cmd d;
-        int rc = bs_pd_cmd_decode(buf, cut, &d);
-        ck_assert(rc == 0 || rc == BS_ECORRUPT);
-        if (rc == 0) {
-            /* Whatever decodes re-encodes to the very same bytes. */
-            uint8_t *again;
-            size_t alen;
-            ck_assert_int_eq(bs_pd_cmd_encode(&d, &again, &alen), 0);
-            ck_assert_uint_eq(alen, cut);
-            ck_assert_mem_eq(again, buf, cut);
-            free(again);
-            bs_pd_cmd_free(&d);
-            ok++;
-        } else {
-            bad++;
-        }
-        free(buf);
-    }
+    /* Whatever decodes re-encodes to the very same bytes. */
+    size_t ok, bad;
+    th_fuzz_cmds(cmds, n, 777, 30000, 3, 5, true, &ok, &bad);
     ck_assert_uint_gt(ok, 1000);
     ck_assert_uint_gt(bad, 1000);
 }
@@ -562,6 +327,29 @@ static struct bs_pd_state *cluster4(uint64_t *idx)
     ck_assert_ptr_nonnull(bs_pd_shard_replica_on(s1, 1));
     ck_assert_ptr_null(bs_pd_shard_replica_on(s1, 4));
     return st;
+}
+
+/* cluster4, then nodes 5..last registered (they hold no replica). */
+static struct bs_pd_state *cluster4_plus(uint64_t *idx, uint64_t last)
+{
+    struct bs_pd_state *st = cluster4(idx);
+    for (uint64_t n = 5; n <= last; n++)
+        th_register(st, idx, n);
+    return st;
+}
+
+/* Reports shard (3 replicas) with a learner added on node, its replica id
+ * fresh from ALLOC_IDS. */
+static void add_learner(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
+                        uint64_t node)
+{
+    uint64_t rid = th_alloc(st, idx, BS_PD_ID_REPLICA, 1);
+    const struct bs_pd_shard *s = bs_pd_shard_find(st, shard);
+    struct bs_pd_replica reps[4];
+    memcpy(reps, s->replicas, 3 * sizeof(reps[0]));
+    reps[3] = (struct bs_pd_replica){BS_ENG_REPLICA_ID(node, rid), node,
+                                     BS_PD_ROLE_LEARNER};
+    ck_assert_int_eq(report_replicas(st, idx, shard, reps, 4), 0);
 }
 
 START_TEST(test_move_ids_and_completion)
@@ -721,7 +509,7 @@ START_TEST(test_leader_completion)
     ck_assert_uint_eq(bs_pd_ops_finished(st), 1);
     /* Now that it is reported there, another transfer there is refused;
      * elsewhere it is fine. */
-    refused(st, &idx, &c, BS_EINVAL, "already");
+    th_refused(st, &idx, &c, BS_EINVAL, "already");
     c.u.op.to_node = other;
     c.u.op.from_node = hint_node; /* where it led: informational */
     id = create(st, &idx, &c);
@@ -737,13 +525,7 @@ START_TEST(test_split_ids_and_completion)
     struct bs_pd_state *st = cluster4(&idx);
     /* Give shard 1 a learner on node 4 first: the new shard mirrors
      * roles. */
-    uint64_t lrid = th_alloc(st, &idx, BS_PD_ID_REPLICA, 1);
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, 1);
-    struct bs_pd_replica reps[4];
-    memcpy(reps, s->replicas, 3 * sizeof(reps[0]));
-    reps[3] = (struct bs_pd_replica){BS_ENG_REPLICA_ID(4, lrid), 4,
-                                     BS_PD_ROLE_LEARNER};
-    ck_assert_int_eq(report_replicas(st, &idx, 1, reps, 4), 0);
+    add_learner(st, &idx, 1, 4);
 
     uint64_t rseq = bs_pd_next_replica_id(st);
     uint64_t sseq = bs_pd_next_shard_id(st);
@@ -761,7 +543,7 @@ START_TEST(test_split_ids_and_completion)
     ck_assert_uint_eq(bs_pd_next_shard_id(st), sseq + 1);
     ck_assert_uint_eq(op->n_new_replicas, 4);
     ck_assert_uint_eq(bs_pd_next_replica_id(st), rseq + 4);
-    s = bs_pd_shard_find(st, 1);
+    const struct bs_pd_shard *s = bs_pd_shard_find(st, 1);
     for (uint32_t i = 0; i < 4; i++) {
         ck_assert_uint_eq(op->new_replicas[i].node_id, s->replicas[i].node_id);
         ck_assert_int_eq(op->new_replicas[i].role, s->replicas[i].role);
@@ -780,19 +562,16 @@ START_TEST(test_split_ids_and_completion)
     for (uint32_t i = 0; i < other.u.split.n_replicas; i++)
         if (other.u.split.replicas[i].node_id == 1)
             other.u.split.replicas[i].id = r1.id;
-    refused(st, &idx, &other, BS_EINVAL, "reserved");
+    th_refused(st, &idx, &other, BS_EINVAL, "reserved");
     /* ... nor a replica change adding it elsewhere: shard 4 (nodes 2 3
      * 4) takes a learner on node 1. */
     s = bs_pd_shard_find(st, 4);
     ck_assert_ptr_null(bs_pd_shard_replica_on(s, 1));
+    struct bs_pd_replica reps[4];
     memcpy(reps, s->replicas, 3 * sizeof(reps[0]));
     reps[3] = (struct bs_pd_replica){r1.id, 1, BS_PD_ROLE_LEARNER};
-    struct bs_pd_cmd rc = {.type = BS_PD_CMD_SHARD_REPLICA_CHANGE};
-    rc.u.replica_change.shard_id = 4;
-    rc.u.replica_change.conf_ver = s->epoch.conf_ver + 1;
-    rc.u.replica_change.n_replicas = 4;
-    memcpy(rc.u.replica_change.replicas, reps, sizeof(reps));
-    refused(st, &idx, &rc, BS_EINVAL, "reserved");
+    struct bs_pd_cmd rc = th_cmd_replicas(st, 4, reps, 4);
+    th_refused(st, &idx, &rc, BS_EINVAL, "reserved");
     /* ... nor shard 1 itself (they are the new shard's). */
     s = bs_pd_shard_find(st, 1);
     op = bs_pd_op_find(st, id);
@@ -800,12 +579,12 @@ START_TEST(test_split_ids_and_completion)
     rc.u.replica_change.conf_ver = s->epoch.conf_ver + 1;
     memcpy(rc.u.replica_change.replicas, s->replicas, 4 * sizeof(reps[0]));
     rc.u.replica_change.replicas[3].id = op->new_replicas[3].id;
-    refused(st, &idx, &rc, BS_EINVAL, "reserved");
+    th_refused(st, &idx, &rc, BS_EINVAL, "reserved");
 
     /* The split, reported with the operator's ids: done. */
     op = bs_pd_op_find(st, id);
     struct bs_pd_cmd rep;
-    split_report(st, op, "\x10\x00\x01", 3, &rep);
+    th_split_report(st, op, "\x10\x00\x01", 3, &rep);
     ck_assert_int_eq(th_apply(st, &idx, &rep, NULL), 0);
     ck_assert_ptr_null(bs_pd_op_find(st, id));
     ck_assert_uint_eq(bs_pd_ops_finished(st), 1);
@@ -845,10 +624,7 @@ END_TEST
 START_TEST(test_create_refusals)
 {
     uint64_t idx = 0;
-    struct bs_pd_state *st = cluster4(&idx);
-    register_node(st, &idx, 5);
-    register_node(st, &idx, 6);
-    register_node(st, &idx, 7);
+    struct bs_pd_state *st = cluster4_plus(&idx, 7);
     /* Node 5 removed, node 6 suspect, node 7 draining. */
     ck_assert_int_eq(set_state(st, &idx, 5, BS_PD_NODE_DRAINING, NULL), 0);
     ck_assert_int_eq(set_state(st, &idx, 5, BS_PD_NODE_REMOVED, NULL), 0);
@@ -857,70 +633,63 @@ START_TEST(test_create_refusals)
     uint64_t rseq = bs_pd_next_replica_id(st);
     uint64_t sseq = bs_pd_next_shard_id(st);
 
-    struct bs_pd_cmd c = op_cmd(0, 1, 1, 4);
-    refused(st, &idx, &c, BS_EINVAL, "kind");
-    c.u.op.kind = 4;
-    refused(st, &idx, &c, BS_EINVAL, "kind");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 4);
-    c.u.op.reason = 10;
-    refused(st, &idx, &c, BS_EINVAL, "reason");
-    c = op_cmd(BS_PD_OP_MOVE, 99, 1, 4);
-    refused(st, &idx, &c, BS_ENOTFOUND, "shard 99");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 42, 4);
-    refused(st, &idx, &c, BS_ENOTFOUND, "node 42");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 43);
-    refused(st, &idx, &c, BS_ENOTFOUND, "node 43");
-
-    /* MOVE. */
-    c = op_cmd(BS_PD_OP_MOVE, 1, 0, 0);
-    refused(st, &idx, &c, BS_EINVAL, "no node");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 5);
-    refused(st, &idx, &c, BS_EINVAL, "removed");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 5, 4);
-    refused(st, &idx, &c, BS_EINVAL, "removed");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 6);
-    refused(st, &idx, &c, BS_EINVAL, "suspect");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 7);
-    refused(st, &idx, &c, BS_EINVAL, "draining");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 2); /* 2 holds one */
-    refused(st, &idx, &c, BS_EINVAL, "already");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 4, 0); /* 4 holds none */
-    refused(st, &idx, &c, BS_EINVAL, "no replica");
-    c = op_cmd(BS_PD_OP_MOVE, 1, 4, 4);
-    refused(st, &idx, &c, BS_EINVAL, NULL);
-    c = op_cmd(BS_PD_OP_MOVE, 1, 1, 4);
-    c.u.op.split_key = (uint8_t *)"a";
-    c.u.op.split_key_len = 1;
-    refused(st, &idx, &c, BS_EINVAL, "split key");
-
-    /* LEADER. */
-    c = op_cmd(BS_PD_OP_LEADER, 1, 0, 0);
-    refused(st, &idx, &c, BS_EINVAL, "target");
-    c = op_cmd(BS_PD_OP_LEADER, 1, 0, 4); /* no replica */
-    refused(st, &idx, &c, BS_EINVAL, "no voter");
-    c = op_cmd(BS_PD_OP_LEADER, 1, 0, 5);
-    refused(st, &idx, &c, BS_EINVAL, "removed");
-    c = op_cmd(BS_PD_OP_LEADER, 1, 0, 2);
-    c.u.op.split_key = (uint8_t *)"a";
-    c.u.op.split_key_len = 1;
-    refused(st, &idx, &c, BS_EINVAL, "split key");
-
-    /* SPLIT. */
+    /* Each refused with want, in a message naming needle (NULL: any);
+     * key, a split key where none belongs. */
+    enum { M = BS_PD_OP_MOVE, L = BS_PD_OP_LEADER, S = BS_PD_OP_SPLIT };
+    static const struct {
+        uint8_t kind, reason;
+        uint64_t shard, from, to;
+        const char *key;
+        int want;
+        const char *needle;
+    } cases[] = {
+        {0, 0, 1, 1, 4, NULL, BS_EINVAL, "kind"},
+        {4, 0, 1, 1, 4, NULL, BS_EINVAL, "kind"},
+        {M, 10, 1, 1, 4, NULL, BS_EINVAL, "reason"},
+        {M, 0, 99, 1, 4, NULL, BS_ENOTFOUND, "shard 99"},
+        {M, 0, 1, 42, 4, NULL, BS_ENOTFOUND, "node 42"},
+        {M, 0, 1, 1, 43, NULL, BS_ENOTFOUND, "node 43"},
+        /* MOVE. */
+        {M, 0, 1, 0, 0, NULL, BS_EINVAL, "no node"},
+        {M, 0, 1, 1, 5, NULL, BS_EINVAL, "removed"},
+        {M, 0, 1, 5, 4, NULL, BS_EINVAL, "removed"},
+        {M, 0, 1, 1, 6, NULL, BS_EINVAL, "suspect"},
+        {M, 0, 1, 1, 7, NULL, BS_EINVAL, "draining"},
+        {M, 0, 1, 1, 2, NULL, BS_EINVAL, "already"},    /* 2 holds one */
+        {M, 0, 1, 4, 0, NULL, BS_EINVAL, "no replica"}, /* 4 holds none */
+        {M, 0, 1, 4, 4, NULL, BS_EINVAL, NULL},
+        {M, 0, 1, 1, 4, "a", BS_EINVAL, "split key"},
+        /* LEADER. */
+        {L, 0, 1, 0, 0, NULL, BS_EINVAL, "target"},
+        {L, 0, 1, 0, 4, NULL, BS_EINVAL, "no voter"}, /* no replica */
+        {L, 0, 1, 0, 5, NULL, BS_EINVAL, "removed"},
+        {L, 0, 1, 0, 2, "a", BS_EINVAL, "split key"},
+        /* SPLIT. */
+        {S, 0, 0, 0, 0, NULL, BS_EINVAL, "shard 0"},
+        {S, 0, 2, 1, 0, NULL, BS_EINVAL, "names no node"},
+    };
+    struct bs_pd_cmd c;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = op_cmd(cases[i].kind, cases[i].shard, cases[i].from, cases[i].to);
+        c.u.op.reason = cases[i].reason;
+        if (cases[i].key) {
+            c.u.op.split_key = (uint8_t *)cases[i].key;
+            c.u.op.split_key_len = strlen(cases[i].key);
+        }
+        th_refused(st, &idx, &c, cases[i].want, cases[i].needle);
+    }
+    /* SPLIT keys not strictly inside the shard. */
     const struct bs_pd_shard *s2 = bs_pd_shard_find(st, 2);
-    c = op_cmd(BS_PD_OP_SPLIT, 0, 0, 0);
-    refused(st, &idx, &c, BS_EINVAL, "shard 0");
-    c = op_cmd(BS_PD_OP_SPLIT, 2, 1, 0);
-    refused(st, &idx, &c, BS_EINVAL, "names no node");
     c = op_cmd(BS_PD_OP_SPLIT, 2, 0, 0);
     c.u.op.split_key = s2->start; /* the start itself */
     c.u.op.split_key_len = s2->start_len;
-    refused(st, &idx, &c, BS_EINVAL, "inside");
+    th_refused(st, &idx, &c, BS_EINVAL, "inside");
     c.u.op.split_key = s2->end; /* the end */
     c.u.op.split_key_len = s2->end_len;
-    refused(st, &idx, &c, BS_EINVAL, "inside");
+    th_refused(st, &idx, &c, BS_EINVAL, "inside");
     c.u.op.split_key = (uint8_t *)"\xff";
     c.u.op.split_key_len = 1;
-    refused(st, &idx, &c, BS_EINVAL, "inside");
+    th_refused(st, &idx, &c, BS_EINVAL, "inside");
     /* Shard 1 starts at "": the empty key is "leader picks", and "\0" is
      * strictly inside. */
     c = op_cmd(BS_PD_OP_SPLIT, 1, 0, 0);
@@ -930,9 +699,9 @@ START_TEST(test_create_refusals)
 
     /* BUSY: one operator per shard, whatever the kind. */
     c = op_cmd(BS_PD_OP_MOVE, 1, 1, 4);
-    refused(st, &idx, &c, BS_EBUSY, "in flight");
+    th_refused(st, &idx, &c, BS_EBUSY, "in flight");
     c = op_cmd(BS_PD_OP_LEADER, 1, 0, 2);
-    refused(st, &idx, &c, BS_EBUSY, "in flight");
+    th_refused(st, &idx, &c, BS_EBUSY, "in flight");
 
     /* Refusals reserved nothing. */
     ck_assert_uint_eq(bs_pd_next_shard_id(st), sseq + 1);
@@ -946,7 +715,7 @@ START_TEST(test_create_refusals)
     const struct bs_pd_shard *s = bs_pd_shard_find(st, 1);
     uint64_t holder = s->replicas[0].node_id;
     c = op_cmd(BS_PD_OP_MOVE, 1, holder, 0);
-    refused(st, &idx, &c, BS_EINVAL, "no voter");
+    th_refused(st, &idx, &c, BS_EINVAL, "no voter");
     c = op_cmd(BS_PD_OP_MOVE, 1, holder, holder == 1 ? 2 : 1);
     create(st, &idx, &c);
     bs_pd_state_destroy(st);
@@ -960,9 +729,9 @@ START_TEST(test_create_refusals)
         if (!bs_pd_shard_replica_on(s, n))
             spare = n;
     c = op_cmd(BS_PD_OP_MOVE, 1, 0, spare);
-    refused(st, &idx, &c, BS_EINVAL, "replicas already");
+    th_refused(st, &idx, &c, BS_EINVAL, "replicas already");
     c = op_cmd(BS_PD_OP_MOVE, 1, s->replicas[0].node_id, spare);
-    refused(st, &idx, &c, BS_EINVAL, "replicas already");
+    th_refused(st, &idx, &c, BS_EINVAL, "replicas already");
     bs_pd_state_destroy(st);
 }
 END_TEST
@@ -973,9 +742,9 @@ START_TEST(test_cancel_and_sched)
     struct bs_pd_state *st = cluster4(&idx);
     struct bs_pd_cmd cancel = {.type = BS_PD_CMD_OP_CANCEL};
     cancel.u.op_cancel.op_id = 1;
-    refused(st, &idx, &cancel, BS_ENOTFOUND, "operator 1");
+    th_refused(st, &idx, &cancel, BS_ENOTFOUND, "operator 1");
     cancel.u.op_cancel.op_id = 0;
-    refused(st, &idx, &cancel, BS_ENOTFOUND, NULL);
+    th_refused(st, &idx, &cancel, BS_ENOTFOUND, NULL);
 
     struct bs_pd_cmd c = op_cmd(BS_PD_OP_MOVE, 1, 1, 4);
     uint64_t a = create(st, &idx, &c);
@@ -994,7 +763,7 @@ START_TEST(test_cancel_and_sched)
     ck_assert_uint_eq(bs_pd_ops_cancelled(st), 1);
     /* Reserved ids are not handed out again. */
     ck_assert_uint_eq(bs_pd_next_replica_id(st), rseq);
-    refused(st, &idx, &cancel, BS_ENOTFOUND, NULL);
+    th_refused(st, &idx, &cancel, BS_ENOTFOUND, NULL);
     /* The shard is free again. */
     c = op_cmd(BS_PD_OP_SPLIT, 2, 0, 0);
     ck_assert_uint_eq(create(st, &idx, &c), d + 1);
@@ -1003,11 +772,11 @@ START_TEST(test_cancel_and_sched)
     /* The scheduler's pause, a replicated flag. */
     ck_assert(!bs_pd_sched(st)->paused);
     struct bs_pd_cmd sc = {.type = BS_PD_CMD_SET_SCHED};
-    refused(st, &idx, &sc, BS_ESTALE, "running");
+    th_refused(st, &idx, &sc, BS_ESTALE, "running");
     sc.u.sched.paused = true;
     ck_assert_int_eq(th_apply(st, &idx, &sc, NULL), 0);
     ck_assert(bs_pd_sched(st)->paused);
-    refused(st, &idx, &sc, BS_ESTALE, "paused");
+    th_refused(st, &idx, &sc, BS_ESTALE, "paused");
     sc.u.sched.paused = false;
     ck_assert_int_eq(th_apply(st, &idx, &sc, NULL), 0);
     ck_assert(!bs_pd_sched(st)->paused);
@@ -1026,26 +795,19 @@ END_TEST
 START_TEST(test_removed_node_cancels_its_operators)
 {
     uint64_t idx = 0;
-    struct bs_pd_state *st = cluster4(&idx);
-    register_node(st, &idx, 5);
-    register_node(st, &idx, 6);
+    struct bs_pd_state *st = cluster4_plus(&idx, 6);
     /* Operators naming node 5 (a move to it) and node 6 (a split whose
      * new shard would have a replica there), and one naming neither. */
     struct bs_pd_cmd c = op_cmd(BS_PD_OP_MOVE, 1, 1, 5);
     uint64_t to5 = create(st, &idx, &c);
-    uint64_t rid = th_alloc(st, &idx, BS_PD_ID_REPLICA, 1);
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, 2);
-    struct bs_pd_replica reps[4];
-    memcpy(reps, s->replicas, 3 * sizeof(reps[0]));
-    reps[3] = (struct bs_pd_replica){BS_ENG_REPLICA_ID(6, rid), 6,
-                                     BS_PD_ROLE_LEARNER};
-    ck_assert_int_eq(report_replicas(st, &idx, 2, reps, 4), 0);
+    add_learner(st, &idx, 2, 6);
     c = op_cmd(BS_PD_OP_SPLIT, 2, 0, 0);
     uint64_t split6 = create(st, &idx, &c);
     c = op_cmd(BS_PD_OP_LEADER, 3, 0, 4);
     uint64_t keep = create(st, &idx, &c);
     /* The learner on 6 leaves again (no operator needed to report it). */
-    ck_assert_int_eq(report_replicas(st, &idx, 2, reps, 3), 0);
+    c = th_cmd_moved(st, 2, 6, 0, 0);
+    ck_assert_int_eq(th_apply(st, &idx, &c, NULL), 0);
     ck_assert_uint_eq(bs_pd_op_count(st), 3);
 
     ck_assert_int_eq(set_state(st, &idx, 5, BS_PD_NODE_DRAINING, NULL), 0);
@@ -1069,9 +831,7 @@ END_TEST
 static int join(struct bs_pd_state *st, uint64_t *idx, uint64_t token,
                 uint64_t now, struct bs_pd_result *res)
 {
-    struct bs_pd_cmd c = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&c.u.register_node.node, 0);
-    c.u.register_node.now = now;
+    struct bs_pd_cmd c = th_cmd_register(0, now);
     c.u.register_node.join_token = token;
     return th_apply(st, idx, &c, res);
 }
@@ -1099,7 +859,7 @@ START_TEST(test_join_is_idempotent_by_token)
     struct bs_pd_result res;
     struct bs_pd_cmd c = {.type = BS_PD_CMD_REGISTER_NODE};
     th_node_info(&c.u.register_node.node, 0);
-    refused(st, &idx, &c, BS_EINVAL, "join token");
+    th_refused(st, &idx, &c, BS_EINVAL, "join token");
 
     ck_assert_int_eq(join(st, &idx, 0xabc, 6000, &res), 0);
     ck_assert_uint_eq(res.first_id, 31);
@@ -1125,7 +885,7 @@ START_TEST(test_join_is_idempotent_by_token)
     th_node_info(&c.u.register_node.node, 0);
     c.u.register_node.join_token = 0x123;
     strcpy(c.u.register_node.node.labels[0].key, "");
-    refused(st, &idx, &c, BS_EINVAL, "label");
+    th_refused(st, &idx, &c, BS_EINVAL, "label");
 
     /* Registering by id ignores the token (and keeps the stored one). */
     c = (struct bs_pd_cmd){.type = BS_PD_CMD_REGISTER_NODE};
@@ -1246,7 +1006,7 @@ START_TEST(test_decommission_rule)
     /* A removed node is not found. */
     idx = 0;
     st = th_bootstrap(4, 2, 3, &idx);
-    register_node(st, &idx, 5);
+    th_register(st, &idx, 5);
     ck_assert_int_eq(set_state(st, &idx, 5, BS_PD_NODE_DRAINING, NULL), 0);
     ck_assert_int_eq(set_state(st, &idx, 5, BS_PD_NODE_REMOVED, NULL), 0);
     ck_assert_int_eq(bs_pd_can_decommission(st, 5, msg), BS_ENOTFOUND);
@@ -1316,7 +1076,7 @@ START_TEST(test_records_saved_deleted_and_reloaded)
 {
     uint64_t idx = 0, ids[3];
     struct bs_pd_state *st = busy_state(&idx, ids);
-    struct kv kv = {0};
+    struct th_kv kv = {0};
     ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
     ck_assert_uint_eq(kv_count(&kv, 'o'), 3);
     ck_assert_uint_eq(kv_count(&kv, 'n'), 5);
@@ -1324,7 +1084,7 @@ START_TEST(test_records_saved_deleted_and_reloaded)
     th_check(st);
     struct bs_pd_state *back = bs_pd_state_create();
     char err[256];
-    ck_assert_msg(kv_load(&kv, back, err) == 0, "%s", err);
+    ck_assert_msg(th_kv_load(&kv, back, err) == 0, "%s", err);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_op_count(back), 3);
     ck_assert_uint_eq(bs_pd_next_op_id(back), 4);
@@ -1350,8 +1110,8 @@ START_TEST(test_records_saved_deleted_and_reloaded)
     ck_assert_uint_eq(kv.dels, 2);
     ck_assert_uint_eq(kv.puts, 2);
     ck_assert_uint_eq(kv_count(&kv, 'o'), 1);
-    ck_assert_ptr_nonnull(kv_find(&kv, 'o', ids[0]));
-    ck_assert_int_eq(kv_load(&kv, back, err), 0);
+    ck_assert_ptr_nonnull(th_kv_find_id(&kv, 'o', ids[0]));
+    ck_assert_int_eq(th_kv_load(&kv, back, err), 0);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_ops_finished(back), 1);
     ck_assert_uint_eq(bs_pd_ops_cancelled(back), 1);
@@ -1368,29 +1128,24 @@ START_TEST(test_records_saved_deleted_and_reloaded)
     ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
     ck_assert_uint_eq(kv.puts, 1);
     ck_assert_uint_eq(kv.dels, 1);
-    ck_assert_int_eq(kv_load(&kv, back, err), 0);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), 0);
     ck_assert(th_equal(st, back));
 
     /* A full save writes every record, deletes nothing. */
-    struct kv all = {0};
+    struct th_kv all = {0};
     ck_assert_int_eq(bs_pd_save_all_to(st, kv_put, &all), 0);
     ck_assert_uint_eq(all.dels, 0);
     ck_assert_uint_eq(all.n, kv.n);
-    ck_assert_int_eq(kv_load(&all, back, err), 0);
+    ck_assert_int_eq(th_kv_load(&all, back, err), 0);
     ck_assert(th_equal(st, back));
-    kv_free(&all);
+    th_kv_free(&all);
 
     /* Image round trip. */
-    uint8_t *img;
-    size_t len;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, &len), 0);
-    struct bs_pd_state *img_back = bs_pd_state_create();
-    ck_assert_int_eq(bs_pd_decode_all(img_back, img, len, NULL), 0);
+    struct bs_pd_state *img_back = th_copy(st);
     ck_assert(th_equal(st, img_back));
-    free(img);
     bs_pd_state_destroy(img_back);
 
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(back);
     bs_pd_state_destroy(st);
 }
@@ -1403,11 +1158,9 @@ START_TEST(test_replay_with_saves_matches)
      * entry: the two must end equal, and every state must check. */
     uint64_t seed = 99;
     uint64_t idx = 0, ridx = 0;
-    struct bs_pd_state *a = cluster4(&idx);
-    struct bs_pd_state *b = cluster4(&ridx);
-    register_node(a, &idx, 5);
-    register_node(b, &ridx, 5);
-    struct kv kv = {0};
+    struct bs_pd_state *a = cluster4_plus(&idx, 5);
+    struct bs_pd_state *b = cluster4_plus(&ridx, 5);
+    struct th_kv kv = {0};
     ck_assert_int_eq(bs_pd_save_to(b, kv_put, &kv), 0);
     size_t outcomes[32] = {0};
     for (int step = 0; step < 1500; step++) {
@@ -1417,8 +1170,6 @@ START_TEST(test_replay_with_saves_matches)
         uint64_t n1 = 1 + th_rand(&seed) % 5, n2 = 1 + th_rand(&seed) % 5;
         const struct bs_pd_shard *s = bs_pd_shard_find(a, shard);
         const struct bs_pd_op *op = bs_pd_op_of_shard(a, shard);
-        struct bs_pd_replica reps[BS_RAFT_MAX_MEMBERS];
-        uint32_t k = 0;
         switch (r % 6) {
         case 0:
             c = op_cmd(BS_PD_OP_MOVE, shard, th_rand(&seed) % 3 ? n1 : 0,
@@ -1438,17 +1189,8 @@ START_TEST(test_replay_with_saves_matches)
                 c.u.sched.paused = th_rand(&seed) % 2;
                 break;
             }
-            for (uint32_t i = 0; i < s->n_replicas; i++)
-                if (s->replicas[i].node_id != op->from_node)
-                    reps[k++] = s->replicas[i];
-            if (op->to_node)
-                reps[k++] = (struct bs_pd_replica){op->new_replica, op->to_node,
-                                                   BS_PD_ROLE_VOTER};
-            c = (struct bs_pd_cmd){.type = BS_PD_CMD_SHARD_REPLICA_CHANGE};
-            c.u.replica_change.shard_id = shard;
-            c.u.replica_change.conf_ver = s->epoch.conf_ver + 1;
-            c.u.replica_change.n_replicas = k;
-            memcpy(c.u.replica_change.replicas, reps, k * sizeof(reps[0]));
+            c = th_cmd_moved(a, shard, op->from_node, op->to_node,
+                             op->new_replica);
             break;
         case 4:
             c = (struct bs_pd_cmd){.type = BS_PD_CMD_SHARD_LEADER};
@@ -1457,10 +1199,8 @@ START_TEST(test_replay_with_saves_matches)
             c.u.leader.term = s->leader_term + 1;
             break;
         default:
-            c = (struct bs_pd_cmd){.type = BS_PD_CMD_UPDATE_NODE_STATE};
-            c.u.node_state.node_id = n1;
-            c.u.node_state.state = (uint8_t)(1 + th_rand(&seed) % 4);
-            c.u.node_state.now = (uint64_t)step;
+            c = th_cmd_node_state(n1, (uint8_t)(1 + th_rand(&seed) % 4),
+                                  (uint64_t)step);
             break;
         }
         uint8_t *buf;
@@ -1475,14 +1215,14 @@ START_TEST(test_replay_with_saves_matches)
         th_check(a);
         ck_assert_int_eq(bs_pd_save_to(b, kv_put, &kv), 0);
         char err[256];
-        ck_assert_msg(kv_load(&kv, b, err) == 0, "step %d: %s", step, err);
+        ck_assert_msg(th_kv_load(&kv, b, err) == 0, "step %d: %s", step, err);
     }
     ck_assert(th_equal(a, b));
     ck_assert_uint_gt(outcomes[0], 200);
     ck_assert_uint_gt(outcomes[-BS_EBUSY], 10);
     ck_assert_uint_gt(bs_pd_ops_finished(a), 20);
     ck_assert_uint_gt(bs_pd_ops_cancelled(a), 20);
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(a);
     bs_pd_state_destroy(b);
 }
@@ -1494,9 +1234,9 @@ START_TEST(test_old_record_versions_load)
      * version 1 (no operator fields, no join token). */
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(3, 4, 3, &idx);
-    struct kv kv = {0};
+    struct th_kv kv = {0};
     ck_assert_int_eq(bs_pd_save_to(st, kv_put, &kv), 0);
-    struct rec *m = kv_find(&kv, 'm', 0);
+    struct th_rec *m = th_kv_find_id(&kv, 'm', 0);
     ck_assert_uint_eq(m->val[0], 2);
     /* v1 meta = v2 minus next_op_id, 2 counters, paused, op count. */
     size_t v1len = m->vlen - 4 - (8 + 8 + 8 + 1 + 8);
@@ -1506,7 +1246,7 @@ START_TEST(test_old_record_versions_load)
     kv_reseal(m, p, v1len);
     free(p);
     for (uint64_t id = 1; id <= 3; id++) {
-        struct rec *n = kv_find(&kv, 'n', id);
+        struct th_rec *n = th_kv_find_id(&kv, 'n', id);
         ck_assert_uint_eq(n->val[0], 2);
         size_t l = n->vlen - 4 - 8;
         p = malloc(l);
@@ -1517,20 +1257,20 @@ START_TEST(test_old_record_versions_load)
     }
     struct bs_pd_state *back = bs_pd_state_create();
     char err[256];
-    ck_assert_msg(kv_load(&kv, back, err) == 0, "%s", err);
+    ck_assert_msg(th_kv_load(&kv, back, err) == 0, "%s", err);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_next_op_id(back), 1);
 
     /* Version 3 of anything is from the future. */
-    m = kv_find(&kv, 'm', 0);
+    m = th_kv_find_id(&kv, 'm', 0);
     p = malloc(m->vlen - 4);
     memcpy(p, m->val, m->vlen - 4);
     p[0] = 3;
     kv_reseal(m, p, m->vlen - 4);
     free(p);
-    ck_assert_int_eq(kv_load(&kv, back, err), BS_ECORRUPT);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), BS_ECORRUPT);
     ck_assert(strstr(err, "version"));
-    kv_free(&kv);
+    th_kv_free(&kv);
     bs_pd_state_destroy(back);
     bs_pd_state_destroy(st);
 }
@@ -1554,7 +1294,7 @@ static void put_le(uint8_t **p, uint64_t v, int w)
         *(*p)++ = (uint8_t)(v >> (8 * i));
 }
 
-static void kv_put_raw_op(struct kv *kv, const struct raw_op *o)
+static void kv_put_raw_op(struct th_kv *kv, const struct raw_op *o)
 {
     uint8_t buf[512], *p = buf;
     size_t klen = o->key ? strlen(o->key) : 0;
@@ -1577,10 +1317,9 @@ static void kv_put_raw_op(struct kv *kv, const struct raw_op *o)
         put_le(&p, o->reps[i].role, 1);
     }
     put_le(&p, o->created_at, 8);
-    uint8_t key[10] = {'p', 'o'};
-    for (int i = 0; i < 8; i++)
-        key[2 + i] = (uint8_t)(o->id >> (56 - 8 * i));
-    struct rec r = {0};
+    uint8_t key[10];
+    th_rec_key(key, 'o', o->id);
+    struct th_rec r = {0};
     kv_reseal(&r, buf, (size_t)(p - buf));
     kv_put(kv, key, 10, r.val, r.vlen);
     free(r.val);
@@ -1598,10 +1337,10 @@ START_TEST(test_check_refuses_broken_operators)
     create(st, &idx, &c);
     const struct bs_pd_op good_move = *bs_pd_op_find(st, 1);
     const struct bs_pd_op good_split = *bs_pd_op_find(st, 2);
-    struct kv base = {0};
+    struct th_kv base = {0};
     ck_assert_int_eq(bs_pd_save_to(st, kv_put, &base), 0);
     struct bs_pd_state *back = bs_pd_state_create();
-    ck_assert_int_eq(kv_load(&base, back, NULL), 0);
+    ck_assert_int_eq(th_kv_load(&base, back, NULL), 0);
 
     struct {
         struct raw_op op;
@@ -1645,28 +1384,24 @@ START_TEST(test_check_refuses_broken_operators)
     };
     char err[256];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct kv kv = {0};
-        for (size_t j = 0; j < base.n; j++)
-            kv_put(&kv, base.v[j].key, base.v[j].klen, base.v[j].val,
-                   base.v[j].vlen);
+        struct th_kv kv = {0};
+        kv_copy(&kv, &base);
         if (cases[i].op.id != 1) {
             /* Replace operator 1 by the bad one (same count). */
             uint8_t k1[10] = {'p', 'o', 0, 0, 0, 0, 0, 0, 0, 1};
             kv_put(&kv, k1, 10, NULL, 0);
         }
         kv_put_raw_op(&kv, &cases[i].op);
-        int rc = kv_load(&kv, back, err);
+        int rc = th_kv_load(&kv, back, err);
         ck_assert_msg(rc == BS_ECORRUPT && strstr(err, cases[i].why),
                       "case %zu: %s: %s", i, bs_err_name(rc), err);
         ck_assert_msg(strstr(err, "inconsistent"), "%s", err);
-        kv_free(&kv);
+        th_kv_free(&kv);
     }
 
     /* The same records, well formed, load (the builder is right). */
-    struct kv kv = {0};
-    for (size_t j = 0; j < base.n; j++)
-        kv_put(&kv, base.v[j].key, base.v[j].klen, base.v[j].val,
-               base.v[j].vlen);
+    struct th_kv kv = {0};
+    kv_copy(&kv, &base);
     struct raw_op ok = {.id = 1,
                         .kind = good_move.kind,
                         .shard = good_move.shard_id,
@@ -1675,7 +1410,7 @@ START_TEST(test_check_refuses_broken_operators)
                         .new_replica = good_move.new_replica,
                         .created_at = good_move.created_at};
     kv_put_raw_op(&kv, &ok);
-    ck_assert_msg(kv_load(&kv, back, err) == 0, "%s", err);
+    ck_assert_msg(th_kv_load(&kv, back, err) == 0, "%s", err);
     ck_assert(th_equal(st, back));
 
     /* Record-level faults. */
@@ -1687,30 +1422,30 @@ START_TEST(test_check_refuses_broken_operators)
                            .created_at = good_split.created_at};
     memcpy(split.reps, good_split.new_replicas, sizeof(split.reps[0]) * 3);
     kv_put_raw_op(&kv, &split);
-    ck_assert_int_eq(kv_load(&kv, back, err), 0);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), 0);
     ck_assert(th_equal(st, back));
     /* An operator record under another id's key. */
-    struct rec *r2 = kv_find(&kv, 'o', 2);
+    struct th_rec *r2 = th_kv_find_id(&kv, 'o', 2);
     uint8_t k3[10] = {'p', 'o', 0, 0, 0, 0, 0, 0, 0, 3};
     uint8_t *v2 = malloc(r2->vlen);
     size_t v2len = r2->vlen;
     memcpy(v2, r2->val, v2len);
     kv_put(&kv, k3, 10, v2, v2len);
-    ck_assert_int_eq(kv_load(&kv, back, err), BS_ECORRUPT);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), BS_ECORRUPT);
     ck_assert_msg(strstr(err, "operator/3"), "%s", err);
     kv_put(&kv, k3, 10, NULL, 0);
     /* A missing operator record. */
-    kv_put(&kv, kv_find(&kv, 'o', 2)->key, 10, NULL, 0);
-    ck_assert_int_eq(kv_load(&kv, back, err), BS_ECORRUPT);
+    kv_put(&kv, th_kv_find_id(&kv, 'o', 2)->key, 10, NULL, 0);
+    ck_assert_int_eq(th_kv_load(&kv, back, err), BS_ECORRUPT);
     ck_assert_msg(strstr(err, "meta") && strstr(err, "operators"), "%s", err);
     /* A bad checksum. */
     kv_put(&kv, k3, 10, v2, v2len);
-    kv_find(&kv, 'o', 3)->val[4] ^= 1;
-    ck_assert_int_eq(kv_load(&kv, back, err), BS_ECORRUPT);
+    th_kv_find_id(&kv, 'o', 3)->val[4] ^= 1;
+    ck_assert_int_eq(th_kv_load(&kv, back, err), BS_ECORRUPT);
     ck_assert(strstr(err, "operator/3") && strstr(err, "checksum"));
     free(v2);
-    kv_free(&kv);
-    kv_free(&base);
+    th_kv_free(&kv);
+    th_kv_free(&base);
     bs_pd_state_destroy(back);
     bs_pd_state_destroy(st);
 }
@@ -1720,9 +1455,8 @@ START_TEST(test_image_with_operators_every_byte_flip)
 {
     uint64_t idx = 0, ids[3];
     struct bs_pd_state *st = busy_state(&idx, ids);
-    uint8_t *img;
     size_t len;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, &len), 0);
+    uint8_t *img = th_image(st, &len);
     struct bs_pd_state *back = bs_pd_state_create();
     ck_assert_int_eq(bs_pd_decode_all(back, img, len, NULL), 0);
     ck_assert(th_equal(st, back));
@@ -1745,50 +1479,30 @@ END_TEST
 
 /* --------------------------------------------------------- in RocksDB */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void save_db(struct bs_pd_state *st, struct bs_eng_db *db)
-{
-    struct bs_eng_wb *wb = bs_eng_wb_create();
-    ck_assert_ptr_nonnull(wb);
-    ck_assert_int_eq(bs_pd_save(st, db, wb), 0);
-    ck_assert_int_eq(bs_eng_db_write(db, wb, true), 0);
-    bs_eng_wb_destroy(wb);
-}
-
 START_TEST(test_rocksdb_deletes_finished_operators)
 {
-    char dir[] = "/tmp/bs_pd_ops_XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char err[256];
-    struct bs_eng_db *db = NULL;
-    ck_assert_int_eq(bs_eng_db_open(dir, NULL, &db, err), 0);
+    char *dir = th_tmpdir();
+    struct bs_eng_db *db = th_open_db(dir);
     ck_assert_int_eq(bs_eng_db_shard_create(db, BS_PD_SHARD_PLACEMENT), 0);
     uint64_t idx = 0, ids[3];
     struct bs_pd_state *st = busy_state(&idx, ids);
-    save_db(st, db);
+    th_save_db(st, db);
     struct bs_pd_cmd cancel = {.type = BS_PD_CMD_OP_CANCEL};
     cancel.u.op_cancel.op_id = ids[0];
     ck_assert_int_eq(th_apply(st, &idx, &cancel, NULL), 0);
     ck_assert_int_eq(report_leader(st, &idx, 3, 4), 0);
-    save_db(st, db);
+    th_save_db(st, db);
     bs_eng_db_close(db);
 
-    ck_assert_int_eq(bs_eng_db_open(dir, NULL, &db, err), 0);
+    db = th_open_db(dir);
     struct bs_pd_state *back = bs_pd_state_create();
+    char err[256];
     ck_assert_msg(bs_pd_load(db, back, err) == 0, "%s", err);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_op_count(back), 1);
     ck_assert_ptr_nonnull(bs_pd_op_find(back, ids[1]));
     bs_eng_db_close(db);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rmdir_all(dir);
     bs_pd_state_destroy(back);
     bs_pd_state_destroy(st);
 }
@@ -1796,16 +1510,8 @@ END_TEST
 
 /* ------------------------------------------------------ out of memory */
 
-static uint8_t *image(const struct bs_pd_state *st, size_t *len)
-{
-    uint8_t *img;
-    ck_assert_int_eq(bs_pd_encode_all(st, &img, len), 0);
-    return img;
-}
-
-/* Applies cmd at the next index with the k-th allocation failing, for
- * every k until a run needs no failure: each failure must leave st as it
- * was (applied index included); the final outcome must be want. */
+/* Applies cmd at the next index under every injected allocation failure
+ * (th_apply_under_faults); at least min_runs of them must have failed. */
 static void apply_under_faults(struct bs_pd_state *st, uint64_t *idx,
                                const struct bs_pd_cmd *cmd, int want,
                                long min_runs)
@@ -1813,43 +1519,15 @@ static void apply_under_faults(struct bs_pd_state *st, uint64_t *idx,
     uint8_t *buf;
     size_t blen;
     ck_assert_int_eq(bs_pd_cmd_encode(cmd, &buf, &blen), 0);
-    size_t before_len;
-    uint8_t *before = image(st, &before_len);
-    uint64_t applied = bs_pd_applied(st);
-    ++*idx;
-    long k;
-    for (k = 0;; k++) {
-        failures = 0;
-        budget = k;
-        int rc = bs_pd_apply(st, *idx, buf, blen, NULL);
-        budget = -1;
-        if (failures == 0 || rc != BS_ENOMEM) {
-            ck_assert_msg(rc == want, "%s: %s", bs_pd_cmd_type_name(cmd->type),
-                          bs_err_name(rc));
-            ck_assert_uint_eq(bs_pd_applied(st), *idx);
-            break;
-        }
-        ck_assert_uint_eq(bs_pd_applied(st), applied);
-        size_t l;
-        uint8_t *now = image(st, &l);
-        ck_assert_msg(l == before_len && memcmp(now, before, l) == 0,
-                      "state changed by a failed apply (k = %ld)", k);
-        free(now);
-        th_check(st);
-        ck_assert_int_lt(k, 10000);
-    }
+    long k = th_apply_under_faults(st, ++*idx, buf, blen, want);
     ck_assert_int_ge(k, min_runs);
-    free(before);
     free(buf);
-    th_check(st);
 }
 
 START_TEST(test_apply_all_or_nothing_under_enomem)
 {
     uint64_t idx = 0;
-    struct bs_pd_state *st = cluster4(&idx);
-    register_node(st, &idx, 5);
-    register_node(st, &idx, 6);
+    struct bs_pd_state *st = cluster4_plus(&idx, 6);
     /* Operators: creation grows ops[] and dirty_ops[] and copies the
      * key; several in a row make the arrays grow. */
     for (uint64_t s = 1; s <= 8; s++) {
@@ -1876,15 +1554,14 @@ START_TEST(test_apply_all_or_nothing_under_enomem)
     /* A split report that finishes an operator. */
     struct bs_pd_cmd rep;
     const struct bs_pd_op *op = bs_pd_op_of_shard(st, 2);
-    split_report(st, op, op->split_key, op->split_key_len, &rep);
+    th_split_report(st, op, op->split_key, op->split_key_len, &rep);
     uint8_t key2[8];
     memcpy(key2, op->split_key, op->split_key_len);
     rep.u.split.split_key = key2;
     apply_under_faults(st, &idx, &rep, 0, 3);
     ck_assert_ptr_null(bs_pd_op_of_shard(st, 2));
     /* Joins, and a removal that cancels the operator naming node 5. */
-    struct bs_pd_cmd j = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&j.u.register_node.node, 0);
+    struct bs_pd_cmd j = th_cmd_register(0, 0);
     j.u.register_node.join_token = 0x42;
     for (int i = 0; i < 9; i++) {
         apply_under_faults(st, &idx, &j, 0, 0);
@@ -1892,9 +1569,7 @@ START_TEST(test_apply_all_or_nothing_under_enomem)
     }
     j.u.register_node.join_token = 0x42;
     apply_under_faults(st, &idx, &j, BS_ESTALE, 0);
-    struct bs_pd_cmd ns = {.type = BS_PD_CMD_UPDATE_NODE_STATE};
-    ns.u.node_state.node_id = 5;
-    ns.u.node_state.state = BS_PD_NODE_DRAINING;
+    struct bs_pd_cmd ns = th_cmd_node_state(5, BS_PD_NODE_DRAINING, 0);
     apply_under_faults(st, &idx, &ns, 0, 0);
     ns.u.node_state.state = BS_PD_NODE_REMOVED;
     size_t n_before = bs_pd_op_count(st);
@@ -1906,30 +1581,11 @@ START_TEST(test_apply_all_or_nothing_under_enomem)
 
     /* The image of this state decodes all-or-nothing too. */
     size_t len;
-    uint8_t *img = image(st, &len);
+    uint8_t *img = th_image(st, &len);
     struct bs_pd_state *dst = th_bootstrap(1, 1, 1, &(uint64_t){0});
-    size_t old_len;
-    uint8_t *old = image(dst, &old_len);
-    long k;
-    for (k = 0;; k++) {
-        failures = 0;
-        budget = k;
-        int rc = bs_pd_decode_all(dst, img, len, NULL);
-        budget = -1;
-        if (failures == 0 || rc == 0) {
-            ck_assert_int_eq(rc, 0);
-            break;
-        }
-        ck_assert_int_eq(rc, BS_ENOMEM);
-        size_t l;
-        uint8_t *now = image(dst, &l);
-        ck_assert(l == old_len && memcmp(now, old, l) == 0);
-        free(now);
-    }
-    ck_assert_int_gt(k, 10);
+    ck_assert_int_gt(th_decode_all_under_faults(dst, img, len), 10);
     ck_assert(th_equal(st, dst));
     free(img);
-    free(old);
     bs_pd_state_destroy(dst);
     bs_pd_state_destroy(st);
 }
@@ -1966,9 +1622,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run(suite());
 }

@@ -5,61 +5,16 @@
  * loads as the previous applied index; a corrupt record in the column
  * family is refused naming it; a missing column family is an error.
  */
-#define _GNU_SOURCE
 #include <check.h>
-#include <ftw.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "helpers.h"
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static char *tmpdir(void)
-{
-    char *d = strdup("/tmp/bs_pd_test_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(d));
-    return d;
-}
-
-static void rmdir_all(char *d)
-{
-    nftw(d, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(d);
-}
-
-static struct bs_eng_db *open_db(const char *dir)
-{
-    struct bs_eng_db *db = NULL;
-    char err[256];
-    int rc = bs_eng_db_open(dir, NULL, &db, err);
-    ck_assert_msg(rc == 0, "open: %s %s", bs_err_name(rc), err);
-    return db;
-}
-
-/* Saves st's changes and writes them (one batch, synced). */
-static void save(struct bs_pd_state *st, struct bs_eng_db *db)
-{
-    struct bs_eng_wb *wb = bs_eng_wb_create();
-    ck_assert_ptr_nonnull(wb);
-    ck_assert_int_eq(bs_pd_save(st, db, wb), 0);
-    ck_assert_int_eq(bs_eng_db_write(db, wb, true), 0);
-    bs_eng_wb_destroy(wb);
-}
-
 START_TEST(test_save_reopen_load_identical)
 {
-    char *dir = tmpdir();
-    struct bs_eng_db *db = open_db(dir);
+    char *dir = th_tmpdir();
+    struct bs_eng_db *db = th_open_db(dir);
     ck_assert_int_eq(bs_eng_db_shard_create(db, BS_PD_SHARD_PLACEMENT), 0);
 
     /* Nothing saved yet: the empty state. */
@@ -70,7 +25,7 @@ START_TEST(test_save_reopen_load_identical)
 
     uint64_t idx = 0;
     struct bs_pd_state *st = th_bootstrap(5, 64, 3, &idx);
-    save(st, db);
+    th_save_db(st, db);
     uint64_t seed = 7;
     for (int i = 0; i < 50; i++) {
         uint8_t key[3] = {(uint8_t)th_rand(&seed), (uint8_t)th_rand(&seed),
@@ -83,12 +38,12 @@ START_TEST(test_save_reopen_load_identical)
         hb.u.heartbeat.now = 2000 + (uint64_t)i;
         th_apply(st, &idx, &hb, NULL);
         if (i % 7 == 0)
-            save(st, db);
+            th_save_db(st, db);
     }
-    save(st, db);
+    th_save_db(st, db);
     bs_eng_db_close(db);
 
-    db = open_db(dir);
+    db = th_open_db(dir);
     ck_assert_int_eq(bs_pd_load(db, back, err), 0);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_applied(back), idx);
@@ -105,7 +60,7 @@ START_TEST(test_save_reopen_load_identical)
     ck_assert_uint_eq(bs_eng_wb_count(wb), 2);
     bs_eng_wb_destroy(wb);
     bs_eng_db_close(db);
-    db = open_db(dir);
+    db = th_open_db(dir);
     ck_assert_int_eq(bs_pd_load(db, back, err), 0);
     ck_assert(th_equal(st, back));
     ck_assert_uint_eq(bs_pd_applied(back), idx - 1);
@@ -116,14 +71,14 @@ START_TEST(test_save_reopen_load_identical)
     bs_eng_db_close(db);
     bs_pd_state_destroy(st);
     bs_pd_state_destroy(back);
-    rmdir_all(dir);
+    th_rmdir_all(dir);
 }
 END_TEST
 
 START_TEST(test_load_corrupt_record_and_missing_cf)
 {
-    char *dir = tmpdir();
-    struct bs_eng_db *db = open_db(dir);
+    char *dir = th_tmpdir();
+    struct bs_eng_db *db = th_open_db(dir);
     struct bs_pd_state *st = bs_pd_state_create();
     char err[256];
     int rc = bs_pd_load(db, st, err);
@@ -133,7 +88,7 @@ START_TEST(test_load_corrupt_record_and_missing_cf)
     ck_assert_int_eq(bs_eng_db_shard_create(db, BS_PD_SHARD_PLACEMENT), 0);
     uint64_t idx = 0;
     struct bs_pd_state *full = th_bootstrap(3, 8, 3, &idx);
-    save(full, db);
+    th_save_db(full, db);
     /* The shard layer's own keys in the same CF are left alone. */
     struct bs_eng_wb *wb = bs_eng_wb_create();
     ck_assert_int_eq(bs_eng_wb_put(wb, db, 0,
@@ -160,7 +115,7 @@ START_TEST(test_load_corrupt_record_and_missing_cf)
     bs_pd_state_destroy(st);
     bs_pd_state_destroy(full);
     bs_pd_state_destroy(other);
-    rmdir_all(dir);
+    th_rmdir_all(dir);
 }
 END_TEST
 
@@ -177,9 +132,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run(suite());
 }

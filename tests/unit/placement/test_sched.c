@@ -36,40 +36,24 @@ static struct bs_pd_sched_config cfg_default(void)
     return c;
 }
 
-static void apply_ok(struct bs_pd_state *st, uint64_t *idx,
-                     const struct bs_pd_cmd *cmd, struct bs_pd_result *res)
-{
-    struct bs_pd_result r;
-    if (!res)
-        res = &r;
-    int rc = th_apply(st, idx, cmd, res);
-    ck_assert_msg(rc == 0, "%s: %s (%s)", bs_pd_cmd_type_name(cmd->type),
-                  bs_err_name(rc), res->msg);
-}
-
 static void set_state(struct bs_pd_state *st, uint64_t *idx, uint64_t node,
                       uint8_t state, uint64_t now)
 {
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_UPDATE_NODE_STATE};
-    cmd.u.node_state.node_id = node;
-    cmd.u.node_state.state = state;
-    cmd.u.node_state.now = now;
-    apply_ok(st, idx, &cmd, NULL);
+    struct bs_pd_cmd cmd = th_cmd_node_state(node, state, now);
+    th_apply_ok(st, idx, &cmd, NULL);
 }
 
 /* Registers node id with rack label `rack` (NULL: no label). */
 static void add_node(struct bs_pd_state *st, uint64_t *idx, uint64_t id,
                      const char *rack, uint64_t now)
 {
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_REGISTER_NODE};
-    th_node_info(&cmd.u.register_node.node, id);
+    struct bs_pd_cmd cmd = th_cmd_register(id, now);
     if (rack)
         snprintf(cmd.u.register_node.node.labels[0].value,
                  sizeof(cmd.u.register_node.node.labels[0].value), "%s", rack);
     else
         cmd.u.register_node.node.n_labels = 0;
-    cmd.u.register_node.now = now;
-    apply_ok(st, idx, &cmd, NULL);
+    th_apply_ok(st, idx, &cmd, NULL);
 }
 
 static uint64_t create_op(struct bs_pd_state *st, uint64_t *idx,
@@ -78,34 +62,25 @@ static uint64_t create_op(struct bs_pd_state *st, uint64_t *idx,
     struct bs_pd_cmd cmd = {.type = BS_PD_CMD_OP_CREATE};
     cmd.u.op = *op;
     struct bs_pd_result res;
-    apply_ok(st, idx, &cmd, &res);
+    th_apply_ok(st, idx, &cmd, &res);
     return res.first_id;
-}
-
-static void set_replicas(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
-                         const struct bs_pd_replica *reps, uint32_t n)
-{
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_SHARD_REPLICA_CHANGE};
-    cmd.u.replica_change.shard_id = shard;
-    cmd.u.replica_change.conf_ver =
-        bs_pd_shard_find(st, shard)->epoch.conf_ver + 1;
-    cmd.u.replica_change.n_replicas = n;
-    memcpy(cmd.u.replica_change.replicas, reps, n * sizeof(*reps));
-    apply_ok(st, idx, &cmd, NULL);
 }
 
 /* Reports the replica on node as the shard's leader, one term later. */
 static void set_leader(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
                        uint64_t node)
 {
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, shard);
-    const struct bs_pd_replica *r = bs_pd_shard_replica_on(s, node);
-    ck_assert_ptr_nonnull(r);
-    struct bs_pd_cmd cmd = {.type = BS_PD_CMD_SHARD_LEADER};
-    cmd.u.leader.shard_id = shard;
-    cmd.u.leader.leader = r->id;
-    cmd.u.leader.term = s->leader_term + 1;
-    apply_ok(st, idx, &cmd, NULL);
+    struct bs_pd_cmd cmd = th_cmd_leader(st, shard, node);
+    th_apply_ok(st, idx, &cmd, NULL);
+}
+
+/* Reports shard's replica on node `from` (0: none) replaced by a voter
+ * rid on `to` (0: none). */
+static void report_moved(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
+                         uint64_t from, uint64_t to, uint64_t rid)
+{
+    struct bs_pd_cmd cmd = th_cmd_moved(st, shard, from, to, rid);
+    th_apply_ok(st, idx, &cmd, NULL);
 }
 
 /* Replaces the replica of shard on node `from` (0: none) by a new voter
@@ -114,16 +89,7 @@ static void swap_replica(struct bs_pd_state *st, uint64_t *idx, uint64_t shard,
                          uint64_t from, uint64_t to)
 {
     uint64_t seq = to ? th_alloc(st, idx, BS_PD_ID_REPLICA, 1) : 0;
-    const struct bs_pd_shard *s = bs_pd_shard_find(st, shard);
-    struct bs_pd_replica reps[BS_RAFT_MAX_MEMBERS];
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < s->n_replicas; i++)
-        if (s->replicas[i].node_id != from)
-            reps[n++] = s->replicas[i];
-    if (to)
-        reps[n++] = (struct bs_pd_replica){BS_ENG_REPLICA_ID(to, seq), to,
-                                           BS_PD_ROLE_VOTER};
-    set_replicas(st, idx, shard, reps, n);
+    report_moved(st, idx, shard, from, to, BS_ENG_REPLICA_ID(to, seq));
 }
 
 static uint64_t leader_node_of(const struct bs_pd_shard *s)
@@ -235,17 +201,8 @@ static void complete_op(struct bs_pd_state *st, uint64_t *idx, uint64_t id)
         set_leader(st, idx, shard, to);
     } else {
         ck_assert_uint_eq(op->kind, BS_PD_OP_MOVE);
+        report_moved(st, idx, shard, op->from_node, to, op->new_replica);
         const struct bs_pd_shard *s = bs_pd_shard_find(st, shard);
-        struct bs_pd_replica reps[BS_RAFT_MAX_MEMBERS];
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < s->n_replicas; i++)
-            if (s->replicas[i].node_id != op->from_node)
-                reps[n++] = s->replicas[i];
-        if (to)
-            reps[n++] =
-                (struct bs_pd_replica){op->new_replica, to, BS_PD_ROLE_VOTER};
-        set_replicas(st, idx, shard, reps, n);
-        s = bs_pd_shard_find(st, shard);
         if (s->leader == 0)
             set_leader(st, idx, shard, s->replicas[0].node_id);
     }
@@ -316,6 +273,13 @@ static void expect_node_state(const struct bs_pd_cmd *cmd, uint64_t node,
     ck_assert_uint_eq(cmd->u.node_state.now, now);
 }
 
+/* Asserts that cmd cancels operator op_id. */
+static void expect_cancel(const struct bs_pd_cmd *cmd, uint64_t op_id)
+{
+    ck_assert_uint_eq(cmd->type, BS_PD_CMD_OP_CANCEL);
+    ck_assert_uint_eq(cmd->u.op_cancel.op_id, op_id);
+}
+
 START_TEST(test_maintain_suspect_then_down)
 {
     uint64_t idx = 0;
@@ -330,7 +294,7 @@ START_TEST(test_maintain_suspect_then_down)
     heard(stats, 3, 4000);
     ck_assert_int_eq(maintain(st, stats, 4001, &cmd), 1);
     expect_node_state(&cmd, 1, BS_PD_NODE_SUSPECT, 4001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_int_eq(maintain(st, stats, 4001, &cmd), 0);
 
     /* SUSPECT -> DOWN counts from the last time it was heard (the
@@ -340,14 +304,14 @@ START_TEST(test_maintain_suspect_then_down)
     ck_assert_int_eq(maintain(st, stats, 31000, &cmd), 0);
     ck_assert_int_eq(maintain(st, stats, 31001, &cmd), 1);
     expect_node_state(&cmd, 1, BS_PD_NODE_DOWN, 31001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_uint_eq(bs_pd_node_find(st, 1)->state, BS_PD_NODE_DOWN);
 
     /* UP -> DOWN in one step when the leader missed the SUSPECT window. */
     heard(stats, 2, 61000);
     ck_assert_int_eq(maintain(st, stats, 61001, &cmd), 1);
     expect_node_state(&cmd, 3, BS_PD_NODE_DOWN, 61001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_int_eq(maintain(st, stats, 61001, &cmd), 0);
     /* The replicated last_heartbeat (bootstrap's 1000) was never used:
      * node 2 stays UP although its last_heartbeat is ancient. */
@@ -402,7 +366,7 @@ START_TEST(test_maintain_heard_again)
     heard(stats, 3, 10001);
     ck_assert_int_eq(maintain(st, stats, 10001, &cmd), 0);
     ck_assert_int_eq(maintain(st, stats, 7500, &cmd), 1);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_uint_eq(bs_pd_node_find(st, 1)->state, BS_PD_NODE_UP);
     ck_assert_int_eq(maintain(st, stats, 7500, &cmd), 0);
 
@@ -412,7 +376,7 @@ START_TEST(test_maintain_heard_again)
     heard(stats, 1, 7400);
     ck_assert_int_eq(maintain(st, stats, 7500, &cmd), 1);
     expect_node_state(&cmd, 1, BS_PD_NODE_UP, 7500);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_uint_eq(bs_pd_node_find(st, 1)->state, BS_PD_NODE_UP);
     bs_pd_stats_destroy(stats);
     bs_pd_state_destroy(st);
@@ -439,8 +403,7 @@ START_TEST(test_maintain_new_node_grace)
     ck_assert_int_eq(maintain(st, stats, 100010, &cmd), 0);
     ck_assert_int_eq(maintain(st, stats, 103001, &cmd), 0);
     ck_assert_int_eq(maintain(st, stats, 100000 + cfg.down_after_ms, &cmd), 0);
-    ck_assert_int_eq(
-        maintain(st, stats, 100001 + cfg.down_after_ms, &cmd), 1);
+    ck_assert_int_eq(maintain(st, stats, 100001 + cfg.down_after_ms, &cmd), 1);
     expect_node_state(&cmd, 4, BS_PD_NODE_DOWN, 100001 + cfg.down_after_ms);
     /* Once it has sent one, the ordinary rule holds. */
     heard(stats, 4, 100500);
@@ -467,7 +430,7 @@ START_TEST(test_maintain_drained_node_removed)
     set_state(st, &idx, 5, BS_PD_NODE_DRAINING, 2000);
     ck_assert_int_eq(maintain(st, stats, 2001, &cmd), 1);
     expect_node_state(&cmd, 5, BS_PD_NODE_REMOVED, 2001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_int_eq(maintain(st, stats, 2001, &cmd), 0);
 
     /* One an operator is still moving a replica to: the operator is
@@ -480,12 +443,11 @@ START_TEST(test_maintain_drained_node_removed)
     uint64_t op_id = create_op(st, &idx, &op);
     set_state(st, &idx, 6, BS_PD_NODE_DRAINING, 2000);
     ck_assert_int_eq(maintain(st, stats, 2001, &cmd), 1);
-    ck_assert_uint_eq(cmd.type, BS_PD_CMD_OP_CANCEL);
-    ck_assert_uint_eq(cmd.u.op_cancel.op_id, op_id);
-    apply_ok(st, &idx, &cmd, NULL);
+    expect_cancel(&cmd, op_id);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_int_eq(maintain(st, stats, 2001, &cmd), 1);
     expect_node_state(&cmd, 6, BS_PD_NODE_REMOVED, 2001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
 
     /* A draining node that holds replicas stays until they are moved. */
     set_state(st, &idx, 4, BS_PD_NODE_DRAINING, 2000);
@@ -495,7 +457,7 @@ START_TEST(test_maintain_drained_node_removed)
     ck_assert_uint_eq(load_of(st, 4), 0);
     ck_assert_int_eq(maintain(st, stats, 2001, &cmd), 1);
     expect_node_state(&cmd, 4, BS_PD_NODE_REMOVED, 2001);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     th_check(st);
     bs_pd_stats_destroy(stats);
     bs_pd_state_destroy(st);
@@ -527,9 +489,8 @@ START_TEST(test_maintain_operator_timeout)
     cfg.op_timeout_ms = 0;
     ck_assert_int_eq(bs_pd_maintain(st, stats, &cfg, 601001, &cmd), 0);
     ck_assert_int_eq(maintain(st, stats, 601001, &cmd), 1);
-    ck_assert_uint_eq(cmd.type, BS_PD_CMD_OP_CANCEL);
-    ck_assert_uint_eq(cmd.u.op_cancel.op_id, op_id);
-    apply_ok(st, &idx, &cmd, NULL);
+    expect_cancel(&cmd, op_id);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_uint_eq(bs_pd_op_count(st), 0);
     ck_assert_uint_eq(bs_pd_ops_cancelled(st), 1);
     ck_assert_int_eq(maintain(st, stats, 601001, &cmd), 0);
@@ -557,14 +518,13 @@ START_TEST(test_maintain_operator_to_down_node)
     ck_assert_int_eq(maintain(st, stats, 1500, &cmd), 0);
     set_state(st, &idx, 4, BS_PD_NODE_DOWN, 1500);
     ck_assert_int_eq(maintain(st, stats, 1500, &cmd), 1);
-    ck_assert_uint_eq(cmd.type, BS_PD_CMD_OP_CANCEL);
-    ck_assert_uint_eq(cmd.u.op_cancel.op_id, move_id);
+    expect_cancel(&cmd, move_id);
 
     /* Priority: a node heard again comes before the cancel. */
     heard(stats, 4, 1500);
     ck_assert_int_eq(maintain(st, stats, 1600, &cmd), 1);
     ck_assert_uint_eq(cmd.type, BS_PD_CMD_NODE_HEARTBEAT);
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     /* Back UP: the operator may go on. */
     ck_assert_int_eq(maintain(st, stats, 1600, &cmd), 0);
 
@@ -584,8 +544,7 @@ START_TEST(test_maintain_operator_to_down_node)
     uint64_t lead_id = create_op(st, &idx, &op);
     set_state(st, &idx, to, BS_PD_NODE_SUSPECT, 1600);
     ck_assert_int_eq(maintain(st, stats, 1600, &cmd), 1);
-    ck_assert_uint_eq(cmd.type, BS_PD_CMD_OP_CANCEL);
-    ck_assert_uint_eq(cmd.u.op_cancel.op_id, lead_id);
+    expect_cancel(&cmd, lead_id);
     ck_assert_ptr_nonnull(bs_pd_op_find(st, move_id));
     bs_pd_stats_destroy(stats);
     bs_pd_state_destroy(st);
@@ -594,11 +553,20 @@ END_TEST
 
 /* ---------------------------------------------------------- schedule */
 
+/* 4 nodes, 8 shards of 3 replicas, and node 2 DOWN: shard 0 and 6 of the
+ * data shards have a replica to replace. */
+static struct bs_pd_state *node2_down(uint64_t *idx)
+{
+    *idx = 0;
+    struct bs_pd_state *st = th_bootstrap(4, 8, 3, idx);
+    set_state(st, idx, 2, BS_PD_NODE_DOWN, 2000);
+    return st;
+}
+
 START_TEST(test_replace_on_down_node)
 {
-    uint64_t idx = 0;
-    struct bs_pd_state *st = th_bootstrap(4, 8, 3, &idx);
-    set_state(st, &idx, 2, BS_PD_NODE_DOWN, 2000);
+    uint64_t idx;
+    struct bs_pd_state *st = node2_down(&idx);
     struct bs_pd_sched_config cfg = cfg_default();
     struct bs_pd_op ops[CAP];
 
@@ -879,23 +847,11 @@ START_TEST(test_split_by_size)
 
     /* Once the split is reported, the old report describes the range
      * before it: no second split until a new report comes. */
-    const struct bs_pd_op *op = bs_pd_op_find(st, split_id);
-    struct bs_pd_cmd cmd;
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.type = BS_PD_CMD_SHARD_SPLIT;
     const struct bs_pd_shard *s2 = bs_pd_shard_find(st, 2);
-    cmd.u.split.shard_id = 2;
-    cmd.u.split.epoch = s2->epoch;
-    cmd.u.split.epoch.version++;
     uint8_t key[3] = {s2->start[0], s2->start[1], 0x80};
-    cmd.u.split.split_key = key;
-    cmd.u.split.split_key_len = 3;
-    cmd.u.split.new_shard_id = op->new_shard_id;
-    cmd.u.split.new_epoch = cmd.u.split.epoch;
-    cmd.u.split.n_replicas = op->n_new_replicas;
-    memcpy(cmd.u.split.replicas, op->new_replicas,
-           op->n_new_replicas * sizeof(op->new_replicas[0]));
-    apply_ok(st, &idx, &cmd, NULL);
+    struct bs_pd_cmd cmd;
+    th_split_report(st, bs_pd_op_find(st, split_id), key, 3, &cmd);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_ptr_null(bs_pd_op_find(st, split_id));
     n = plan(st, stats, &cfg, 1000, false, ops, CAP);
     ck_assert_uint_eq(n, 1);
@@ -1081,9 +1037,8 @@ END_TEST
 
 START_TEST(test_concurrency_limit)
 {
-    uint64_t idx = 0;
-    struct bs_pd_state *st = th_bootstrap(4, 8, 3, &idx);
-    set_state(st, &idx, 2, BS_PD_NODE_DOWN, 2000);
+    uint64_t idx;
+    struct bs_pd_state *st = node2_down(&idx);
     struct bs_pd_sched_config cfg = cfg_default();
     struct bs_pd_op ops[CAP];
     size_t n = plan(st, NULL, &cfg, 3000, false, ops, CAP);
@@ -1141,18 +1096,17 @@ END_TEST
 
 START_TEST(test_paused)
 {
-    uint64_t idx = 0;
-    struct bs_pd_state *st = th_bootstrap(4, 8, 3, &idx);
-    set_state(st, &idx, 2, BS_PD_NODE_DOWN, 2000);
+    uint64_t idx;
+    struct bs_pd_state *st = node2_down(&idx);
     struct bs_pd_cmd cmd = {.type = BS_PD_CMD_SET_SCHED};
     cmd.u.sched.paused = true;
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     struct bs_pd_sched_config cfg = cfg_default();
     struct bs_pd_op ops[CAP];
     ck_assert_uint_eq(plan(st, NULL, &cfg, 3000, false, ops, CAP), 0);
     ck_assert_uint_eq(plan(st, NULL, &cfg, 3000, true, ops, CAP), 7);
     cmd.u.sched.paused = false;
-    apply_ok(st, &idx, &cmd, NULL);
+    th_apply_ok(st, &idx, &cmd, NULL);
     ck_assert_uint_eq(plan(st, NULL, &cfg, 3000, false, ops, CAP), 3);
     /* Not bootstrapped: nothing. */
     struct bs_pd_state *empty = bs_pd_state_create();
@@ -1257,9 +1211,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run(suite());
 }

@@ -135,6 +135,19 @@ void fx_run_end(void)
     run_dir[0] = '\0';
 }
 
+int fx_run(Suite *suite)
+{
+    SRunner *sr = srunner_create(suite);
+    int failed;
+
+    fx_run_begin();
+    srunner_run_all(sr, CK_NORMAL);
+    fx_run_end();
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 struct bs_shard_epoch fx_epoch(const struct fx *f)
 {
     return f->s->desc.epoch;

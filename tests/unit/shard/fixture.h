@@ -28,10 +28,13 @@ struct fx {
     struct bs_shard_limits limits;
 };
 
-/* Called by main() around srunner_run_all: creates / removes the temp
- * directory every fixture of the run lives in. */
+/* Called around srunner_run_all: creates / removes the temp directory
+ * every fixture of the run lives in. */
 void fx_run_begin(void);
 void fx_run_end(void);
+/* main()'s body: runs suite (takes ownership) between fx_run_begin and
+ * fx_run_end; EXIT_SUCCESS if every test passed. */
+int fx_run(Suite *suite);
 
 /* Opens a db in a fresh temp dir and bootstraps shard 1 = [start, end)
  * (NULL = "" = unbounded) with replicas 1@1, 2@2, 3@3 at index 1, term 1. */

@@ -469,13 +469,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    int failed;
-
-    fx_run_begin();
-    srunner_run_all(sr, CK_NORMAL);
-    fx_run_end();
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return fx_run(suite());
 }
