@@ -764,6 +764,18 @@ static void node_labels(const struct bs_node *n, struct bs_pd_node_info *info)
     }
 }
 
+static void leader_report_done(struct bs_node *n, void *ctx, int status,
+                               uint64_t first_id)
+{
+    (void)ctx;
+    (void)first_id;
+    if (n->leader_reports > 0)
+        n->leader_reports--;
+    if (status != 0 && status != BS_ESTALE)
+        bs_log(BS_LOG_DEBUG, MOD, "leader report failed err=%s",
+               bs_strerror(status));
+}
+
 static bool same_info(const struct bs_pd_node_info *a,
                       const struct bs_pd_node_info *b)
 {
@@ -848,7 +860,7 @@ static void housekeeping(struct bs_node *n)
         g0.leader == 0)
         fetch_pd_copy(n);
     const struct bs_pd_state *pd = bs_node__pd(n);
-    if (!pd || !bs_pd_bootstrapped(pd) || n->reg_busy)
+    if (!pd || !bs_pd_bootstrapped(pd) || n->reg_busy || n->leader_reports)
         return;
     if (!atomic_load(&n->ready)) {
         atomic_store(&n->ready, true);
@@ -894,14 +906,20 @@ static void housekeeping(struct bs_node *n)
             continue;
         if (!bs_pd_shard_replica_on(ps, n->o.node_id))
             continue;
+        /* Every change at once, not one a second: during a rebalance
+         * many leaderships move, and nodes without a replica route by
+         * these hints (a stale one costs their clients a retry). */
         cmd.type = BS_PD_CMD_SHARD_LEADER;
         cmd.u.leader.shard_id = ids[i];
         cmd.u.leader.leader = gi.replica_id;
         cmd.u.leader.term = gi.term;
-        if (bs_node__pd_propose(n, &cmd, report_done, NULL) == 0)
-            n->reg_busy = true;
-        return;
+        if (bs_node__pd_propose(n, &cmd, leader_report_done, NULL) == 0)
+            n->leader_reports++;
+        if (n->leader_reports >= 256)
+            break;
     }
+    if (n->leader_reports > 0)
+        return;
     /* Replica sets and splits, as the reporter computes them. */
     const struct bs_shard *shards[1024];
     size_t ns = 0;

@@ -131,6 +131,7 @@ struct bs_node {
     bool pd_fetching;
     uint64_t pd_fetch_seq;
     bool reg_busy;     /* a REGISTER_NODE / report in flight */
+    uint32_t leader_reports; /* SHARD_LEADER reports in flight */
     bool joined;       /* started with --join (and answered) */
     bool transferring; /* stop: handing leaderships away */
     struct node_peer_seen seen[64];
