@@ -850,6 +850,8 @@ static void ping_silent_nodes(struct bs_node *n, const struct bs_pd_state *pd)
     }
 }
 
+static void report_shards(struct bs_node *n, const struct bs_pd_state *pd);
+
 /* Once a second: tell placement our addresses if it does not hold them,
  * and report the leaders and replica sets of the shards led here, one
  * command at a time. */
@@ -893,6 +895,21 @@ static void housekeeping(struct bs_node *n)
             n->reg_busy = true;
         return;
     }
+    report_shards(n, pd);
+}
+
+/*
+ * Every tick (and at the end of housekeeping): the leaders, splits and
+ * replica sets of the shards led here that placement does not know yet,
+ * when no report is in flight. Placement's routing follows a split only
+ * once its report applied, and splits of one shard are reported one at a
+ * time in order: at one report a second, a shard that split several
+ * times in a row left clients routing by stale ranges for seconds.
+ */
+static void report_shards(struct bs_node *n, const struct bs_pd_state *pd)
+{
+    struct bs_pd_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
     /* Leaders: placement's hint is what nodes without a replica route by. */
     uint64_t ids[1024];
     size_t ng = bs_eng_store_groups(n->store, ids, 1024);
@@ -1020,8 +1037,14 @@ static void *loop_main(void *arg)
             bs_node__admin_tick(n);
             bs_node__pd_tick(n);
             bs_node__mover_tick(n);
-            if (n->ticks % (uint64_t)(1000 / n->o.tick_ms + 1) == 0)
+            if (n->ticks % (uint64_t)(1000 / n->o.tick_ms + 1) == 0) {
                 housekeeping(n);
+            } else if (atomic_load(&n->ready) && !n->reg_busy &&
+                       !n->leader_reports) {
+                const struct bs_pd_state *pd = bs_node__pd(n);
+                if (pd && bs_pd_bootstrapped(pd))
+                    report_shards(n, pd);
+            }
         }
         int rounds = 0;
         while (bs_eng_store_has_work(n->store) && rounds++ < 4) {
