@@ -147,6 +147,23 @@ static void refusal(char *em, size_t cap, int status, const char *what)
     }
 }
 
+/*
+ * Proposes cmd (borrowed) with done and ctx (taken: freed here if the
+ * proposal fails, for done then never runs). Returns 0, or the code with
+ * the refusal sentence for what (see refusal) in em[cap].
+ */
+static int propose(struct bs_node *n, const struct bs_pd_cmd *cmd,
+                   bs_node_pd_done done, void *ctx, const char *what, char *em,
+                   size_t cap)
+{
+    int rc = bs_node__pd_propose(n, cmd, done, ctx);
+    if (rc != 0) {
+        free(ctx);
+        refusal(em, cap, rc, what);
+    }
+    return rc;
+}
+
 /* Operator o as the Admin API shows it; split_key borrowed from o. */
 static void op_view(const struct bs_pd_op *o, uint64_t now, struct bs_adm_op *a)
 {
@@ -484,12 +501,9 @@ static void pd_join(struct bs_node *n, struct bs_rpc_call *call,
     c->call = call;
     c->node_id = j.node_id;
     bs_adm_join_free(&j);
-    rc = bs_node__pd_propose(n, &cmd, join_done, c);
-    if (rc != 0) {
-        free(c);
-        refusal(em, sizeof(em), rc, "the join");
+    rc = propose(n, &cmd, join_done, c, "the join", em, sizeof(em));
+    if (rc != 0)
         fail(call, rc, em);
-    }
 }
 
 /* ------------------------------------------------------------ RemoveNode */
@@ -621,12 +635,10 @@ static void pd_remove(struct bs_node *n, struct bs_rpc_call *call,
     cmd.u.node_state.node_id = r.node_id;
     cmd.u.node_state.state = to;
     cmd.u.node_state.now = bs_node__wall_ms();
-    rc = bs_node__pd_propose(n, &cmd, remove_done, c);
-    if (rc != 0) {
-        free(c);
-        refusal(em, sizeof(em), rc, "the node's new state");
+    rc = propose(n, &cmd, remove_done, c, "the node's new state", em,
+                 sizeof(em));
+    if (rc != 0)
         fail(call, rc, em);
-    }
 }
 
 /* ------------------------------------------------------------- Rebalance */
@@ -1022,14 +1034,9 @@ static void pd_split(struct bs_node *n, struct bs_rpc_call *call,
         cmd.u.op.split_key = s.key;
         cmd.u.op.split_key_len = s.key_len;
         cmd.u.op.created_at = bs_node__wall_ms();
-        rc = bs_node__pd_propose(n, &cmd, split_done, c);
-        if (rc != 0) {
-            free(c);
-            char what[64];
-            snprintf(what, sizeof(what), "the split of shard %" PRIu64,
-                     s.shard_id);
-            refusal(em, sizeof(em), rc, what);
-        }
+        char what[64];
+        snprintf(what, sizeof(what), "the split of shard %" PRIu64, s.shard_id);
+        rc = propose(n, &cmd, split_done, c, what, em, sizeof(em));
     }
     free(s.key);
     if (rc != 0)
@@ -1138,13 +1145,11 @@ static void pd_sched(struct bs_node *n, struct bs_rpc_call *call,
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = BS_PD_CMD_SET_SCHED;
     cmd.u.sched.paused = pause;
-    rc = bs_node__pd_propose(n, &cmd, sched_done, c);
-    if (rc != 0) {
-        free(c);
-        refusal(em, sizeof(em), rc,
-                pause ? "pausing the scheduler" : "resuming the scheduler");
+    rc = propose(n, &cmd, sched_done, c,
+                 pause ? "pausing the scheduler" : "resuming the scheduler", em,
+                 sizeof(em));
+    if (rc != 0)
         fail(call, rc, em);
-    }
 }
 
 /* ------------------------------------------------------------- dispatch */
