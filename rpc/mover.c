@@ -141,17 +141,6 @@ static uint64_t member_on(const struct bs_raft_conf_state *c, uint64_t node)
     return 0;
 }
 
-static bool isr_has(struct bs_node *n, uint64_t shard_id, uint64_t id)
-{
-    struct node_shard_stat *s = bs_node__shard_stat(n, shard_id);
-    if (!s || !s->leading)
-        return false;
-    for (uint32_t i = 0; i < s->n_isr; i++)
-        if (s->isr[i] == id)
-            return true;
-    return false;
-}
-
 static void cc_done(void *ctx, int status, const void *resp, size_t len)
 {
     (void)resp;
@@ -187,7 +176,7 @@ static void transfer_away(struct bs_node *n, uint64_t shard,
 {
     for (uint32_t i = 0; i < gi->conf.n_voters; i++) {
         uint64_t v = gi->conf.voters[i];
-        if (v == gi->replica_id || v == avoid || !isr_has(n, shard, v))
+        if (v == gi->replica_id || v == avoid || !bs_node__in_isr(n, shard, v))
             continue;
         bs_log(BS_LOG_INFO, MOD,
                "mover: shard %" PRIu64 " leadership to node %" PRIu64
@@ -265,7 +254,7 @@ static void exec_move(struct bs_node *n, const struct bs_pd_op *op,
         return;
     }
     if (nw_learner) {
-        if (!isr_has(n, op->shard_id, nw))
+        if (!bs_node__in_isr(n, op->shard_id, nw))
             return; /* catching up */
         if (old && old == gi->replica_id) {
             if (step_due(n, op->id, ST_TRANSFER, now))

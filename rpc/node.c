@@ -543,17 +543,22 @@ static void fetch_pd_copy(struct bs_node *n)
     n->pd_fetching = true;
 }
 
-bool bs_node__alive(struct bs_node *n, uint64_t node_id)
+bool bs_node__heard_within(struct bs_node *n, uint64_t node_id, uint64_t ms)
 {
     if (node_id == n->o.node_id)
         return true;
     uint64_t now = bs_node__now();
-    uint64_t window =
-        2ull * (uint64_t)n->o.election_ticks * (uint64_t)n->o.tick_ms;
     for (size_t i = 0; i < n->n_seen; i++)
         if (n->seen[i].node_id == node_id)
-            return now - n->seen[i].last_ms <= window;
+            return now - n->seen[i].last_ms <= ms;
     return false;
+}
+
+bool bs_node__alive(struct bs_node *n, uint64_t node_id)
+{
+    return bs_node__heard_within(
+        n, node_id,
+        2ull * (uint64_t)n->o.election_ticks * (uint64_t)n->o.tick_ms);
 }
 
 static void saw_node(struct bs_node *n, uint64_t node_id)
@@ -1353,14 +1358,10 @@ static int join_cluster(struct bs_node *n, char *errmsg)
 /* Checks or records which node this data directory belongs to. */
 static int check_identity(struct bs_node *n, bool *fresh, char *errmsg)
 {
-    void *val = NULL;
-    size_t len = 0;
-    int rc = bs_eng_db_meta_get(n->db, "node_id", &val, &len);
+    uint64_t id = 0;
+    int rc = meta_u64(n->db, "node_id", &id);
     if (rc == BS_ENOTFOUND) {
-        uint8_t b[8];
-        for (int i = 0; i < 8; i++)
-            b[i] = (uint8_t)(n->o.node_id >> (8 * i));
-        rc = bs_eng_db_meta_put(n->db, "node_id", b, 8);
+        rc = meta_put_u64(n->db, "node_id", n->o.node_id);
         if (rc != 0) {
             seterr(errmsg, "%s: writing the node id: %s", n->db_dir,
                    bs_strerror(rc));
@@ -1369,25 +1370,21 @@ static int check_identity(struct bs_node *n, bool *fresh, char *errmsg)
         *fresh = true;
         return 0;
     }
+    if (rc == BS_ECORRUPT) {
+        seterr(errmsg, "%s: the node id record is damaged", n->db_dir);
+        return rc;
+    }
     if (rc != 0) {
         seterr(errmsg, "%s: reading the node id: %s", n->db_dir,
                bs_strerror(rc));
         return rc;
     }
-    uint64_t id = 0;
-    if (len != 8) {
-        free(val);
-        seterr(errmsg, "%s: the node id record is damaged", n->db_dir);
-        return BS_ECORRUPT;
-    }
-    for (int i = 0; i < 8; i++)
-        id |= (uint64_t)((uint8_t *)val)[i] << (8 * i);
-    free(val);
     if (id != n->o.node_id) {
         seterr(errmsg, "%s belongs to node %" PRIu64 ", not --id %" PRIu64,
                n->o.data_dir, id, n->o.node_id);
         return BS_EEXIST;
     }
+    size_t len = 0;
     void *mk = NULL;
     *fresh =
         bs_eng_db_meta_get(n->db, "bootstrapped", &mk, &len) == BS_ENOTFOUND;

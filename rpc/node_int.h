@@ -167,8 +167,11 @@ int bs_node__post(struct bs_node *n, bs_node_task_fn run, void *ctx);
 const struct bs_pd_state *bs_node__pd(struct bs_node *n);
 /* Loop thread: now, monotonic ms. */
 uint64_t bs_node__now(void);
-/* Loop thread: true if node id was heard from recently (or is us). */
+/* Loop thread: true if node id was heard from recently (within two
+ * election timeouts; or is us). */
 bool bs_node__alive(struct bs_node *n, uint64_t node_id);
+/* Loop thread: true if node id was heard from within ms (or is us). */
+bool bs_node__heard_within(struct bs_node *n, uint64_t node_id, uint64_t ms);
 
 /* Loop thread: proposes a placement command to shard 0 here if this node
  * leads it, else forwards it to the node that does. done(ctx, status)
@@ -257,6 +260,9 @@ struct node_shard_stat *bs_node__shard_stat(struct bs_node *n,
                                             uint64_t shard_id);
 /* Loop thread: a request was served (or proposed) here for shard_id. */
 void bs_node__count(struct bs_node *n, uint64_t shard_id, bool write);
+/* Loop thread: true if replica id of shard_id, led here, is in its ISR
+ * as last judged. */
+bool bs_node__in_isr(struct bs_node *n, uint64_t shard_id, uint64_t id);
 /* Loop thread, before proposing a write to a shard led here: 0, or
  * BS_EUNAVAIL with the reason in msg (>= 160 bytes) when fewer voters
  * than min_insync_replicas are in sync. */

@@ -165,24 +165,13 @@ static void sstats_gc(struct bs_node *n)
 
 /* ------------------------------------------------------------- the ISR */
 
-static bool heard_within(struct bs_node *n, uint64_t node_id, uint64_t ms)
-{
-    if (node_id == n->o.node_id)
-        return true;
-    uint64_t now = bs_node__now();
-    for (size_t i = 0; i < n->n_seen; i++)
-        if (n->seen[i].node_id == node_id)
-            return now - n->seen[i].last_ms <= ms;
-    return false;
-}
-
 static bool in_isr(struct bs_node *n, const struct bs_eng_group_info *gi,
                    const struct bs_eng_progress *p, uint64_t last,
                    uint64_t now)
 {
     if (p->id == gi->replica_id)
         return true;
-    if (!heard_within(n, BS_ENG_REPLICA_NODE(p->id), n->max_lag_ms))
+    if (!bs_node__heard_within(n, BS_ENG_REPLICA_NODE(p->id), n->max_lag_ms))
         return false;
     /* A replica the leader is still probing or sending a snapshot to is
      * not in sync, however short the log: a learner just added has match
@@ -200,6 +189,13 @@ static bool isr_has(const struct node_shard_stat *s, uint64_t id)
         if (s->isr[i] == id)
             return true;
     return false;
+}
+
+bool bs_node__in_isr(struct bs_node *n, uint64_t shard_id, uint64_t id)
+{
+    bool found;
+    size_t i = sstat_pos(n, shard_id, &found);
+    return found && n->sstats[i].leading && isr_has(&n->sstats[i], id);
 }
 
 static void isr_update(struct bs_node *n, uint64_t shard_id)
